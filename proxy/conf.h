@@ -1,0 +1,106 @@
+/*
+ * conf.h - h2guard configuration: the parsed form of the configuration file.
+ *
+ * The file is line oriented: "key value..." with '#' comments and double
+ * quotes for values holding spaces.  Every key is described once in the key
+ * table of conf.c (name, type, default).  All errors of a file are reported
+ * in one run as "FILE:LINE: message".
+ */
+#ifndef H2GUARD_CONF_H
+#define H2GUARD_CONF_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+#include <sys/queue.h>
+
+#define CONF_PATH_MAX 4096
+
+/* One "listen ADDR:PORT [tls]" line. */
+struct conf_listen {
+	STAILQ_ENTRY(conf_listen) link;	/* in conf->listens */
+	struct sockaddr_storage	 addr;
+	socklen_t		 addrlen;
+	int			 tls;		/* 1: TLS with ALPN h2/http1.1 */
+	char			 name[64];	/* as written, for logs */
+	int			 line;		/* line of the config file */
+};
+
+/* One "upstream HOST:PORT" or "upstream unix:PATH" line. */
+struct conf_upstream {
+	STAILQ_ENTRY(conf_upstream) link;	/* in conf->upstreams */
+	struct sockaddr_storage	 addr;		/* AF_INET, AF_INET6 or AF_UNIX */
+	socklen_t		 addrlen;
+	char			 name[CONF_PATH_MAX + 8];	/* as written */
+	int			 line;
+};
+
+struct conf {
+	char	*path;			/* owned: the file this came from */
+
+	STAILQ_HEAD(, conf_listen)	listens;	/* owned */
+	STAILQ_HEAD(, conf_upstream)	upstreams;	/* owned */
+
+	char	*tls_certificate;	/* owned, NULL when unset */
+	char	*tls_certificate_key;	/* owned, NULL when unset */
+	int	 tls_certificate_line;	/* where it was set (for load errors) */
+	int	 tls_certificate_key_line;
+
+	/* HTTP/2 front end */
+	uint32_t max_concurrent_streams;	/* SETTINGS_MAX_CONCURRENT_STREAMS */
+	uint32_t max_header_list_size;		/* bytes, SETTINGS_MAX_HEADER_LIST_SIZE */
+	uint32_t h2_stream_window;		/* bytes, per-stream receive window */
+	uint32_t h2_connection_window;		/* bytes, connection receive window */
+
+	/* client timeouts, milliseconds */
+	uint32_t handshake_timeout;		/* TLS handshake */
+	uint32_t first_request_timeout;		/* accept -> first complete request head */
+	uint32_t keepalive_timeout;		/* idle connection, no open request */
+	uint32_t body_read_timeout;		/* no request body byte for this long */
+
+	/* upstream */
+	uint32_t upstream_connect_timeout;	/* ms; failure -> 502 */
+	uint32_t upstream_response_timeout;	/* ms; no response byte -> 504 */
+	uint32_t upstream_keepalive;		/* idle connections kept per server */
+	uint32_t upstream_idle_timeout;		/* ms an idle pooled connection is kept */
+
+	int	 log_level;		/* LOG_ERR .. LOG_DEBUG from <syslog.h> */
+};
+
+/*
+ * conf_load() reads and parses the file at path.  On success returns a new
+ * configuration and leaves *errors NULL.  On failure returns NULL and sets
+ * *errors to a malloc'd string of one "FILE:LINE: message\n" per problem
+ * found (every problem of the file, not only the first); the caller frees it.
+ * Certificates are not read here: see tls_ctx_new().
+ */
+struct conf *conf_load(const char *path, char **errors);
+
+/*
+ * conf_parse() parses text (len bytes, need not be NUL-terminated) as if it
+ * were the file named name.  Same results as conf_load().
+ */
+struct conf *conf_parse(const char *name, const char *text, size_t len, char **errors);
+
+/* conf_free() releases a configuration; conf_free(NULL) does nothing. */
+void conf_free(struct conf *conf);
+
+/*
+ * conf_parse_duration() parses "500ms", "10s", "5m", "1h", "2d" or a bare
+ * number of seconds into milliseconds.  Returns 0, or -EINVAL / -ERANGE.
+ */
+int conf_parse_duration(const char *s, uint64_t *ms);
+
+/*
+ * conf_parse_size() parses "512", "16k", "1m", "1g" (powers of 1024) into
+ * bytes.  Returns 0, or -EINVAL / -ERANGE.
+ */
+int conf_parse_size(const char *s, uint64_t *bytes);
+
+/*
+ * conf_parse_addr() parses "1.2.3.4:80", "[::1]:80", "*:80" (IPv4 any) or
+ * "[::]:80" into addr.  Returns 0, or -EINVAL.
+ */
+int conf_parse_addr(const char *s, struct sockaddr_storage *addr, socklen_t *len);
+
+#endif
