@@ -1,0 +1,712 @@
+/*
+ * session.c - the HTTP/2 front end on nghttp2.
+ *
+ * Reading: everything readable is fed to nghttp2 first; request heads
+ * completed by that read are queued on s->pending and dispatched to the
+ * upstream only after the whole read was processed.
+ *
+ * Flow control: request body bytes are given back to the client's window
+ * (nghttp2_session_consume) only once they reached the upstream socket, and
+ * the upstream is not read while a stream holds more than H2S_RESP_HIGH bytes
+ * of response that the client has not taken, so memory stays bounded.
+ *
+ * Writing: frames are produced by nghttp2_session_mem_send() from the
+ * deferred callback (never from inside an nghttp2 or upstream callback),
+ * while the connection's output holds less than H2S_OUT_HIGH bytes.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/queue.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <nghttp2/nghttp2.h>
+
+#include "h2/session.h"
+#include "proxy/conf.h"
+#include "proxy/conn.h"
+#include "proxy/server.h"
+#include "proxy/upstream.h"
+
+#define H2S_OUT_HIGH	(64 * 1024)	/* stop producing frames above this */
+#define H2S_OUT_LOW	(16 * 1024)	/* produce again below this */
+#define H2S_RESP_HIGH	(256 * 1024)	/* pause the upstream above this */
+#define H2S_RESP_LOW	(64 * 1024)	/* resume it below this */
+
+#define ST_F_PENDING	0x01	/* in s->pending, head not dispatched yet */
+#define ST_F_REQ_END	0x02	/* the client ended its request */
+#define ST_F_SUBMITTED	0x04	/* response head submitted */
+#define ST_F_RESP_END	0x08	/* no more response body will come */
+#define ST_F_DEFERRED	0x10	/* our data source returned DEFERRED */
+#define ST_F_PAUSED	0x20	/* we paused the upstream response */
+#define ST_F_UPS_DONE	0x40	/* the upstream exchange is over */
+#define ST_F_TOO_LARGE	0x80	/* header list over max_header_list_size */
+#define ST_F_DISPATCHED	0x100	/* handed to the upstream */
+
+struct h2s_stream {
+	TAILQ_ENTRY(h2s_stream)	 link;		/* in s->streams */
+	TAILQ_ENTRY(h2s_stream)	 plink;		/* in s->pending */
+	struct h2s_session	*s;		/* borrowed: the session owns us */
+	int32_t			 id;
+	unsigned		 flags;		/* ST_F_* */
+	struct http_req		 req;
+	struct ups_req		*ureq;		/* owned */
+	struct evbuffer		*req_body;	/* owned: body before dispatch */
+	struct evbuffer		*resp_body;	/* owned: body for the client */
+	struct hdrlist		*trailers;	/* borrowed from ureq */
+	size_t			 unconsumed;	/* body bytes not given back */
+};
+
+enum h2s_timer {
+	H2S_T_NONE,
+	H2S_T_FIRST,	/* no request yet */
+	H2S_T_IDLE,	/* no open stream */
+	H2S_T_BODY,	/* waiting for request body bytes */
+};
+
+struct h2s_session {
+	struct conn			*conn;		/* borrowed: the conn owns us */
+	nghttp2_session			*ng;		/* owned */
+	TAILQ_HEAD(, h2s_stream)	 streams;	/* owned */
+	TAILQ_HEAD(, h2s_stream)	 pending;	/* borrowed */
+	uint32_t			 nstreams;
+	enum h2s_timer			 timer;
+	int				 seen_request;
+	int				 got_data;	/* DATA in this read */
+};
+
+static const struct ups_req_ops h2s_ups_ops;
+
+static struct h2s_stream *
+h2s_stream_new(struct h2s_session *s, int32_t id)
+{
+	struct h2s_stream *st;
+
+	if ((st = calloc(1, sizeof(*st))) == NULL)
+		return NULL;
+	if ((st->req_body = evbuffer_new()) == NULL ||
+	    (st->resp_body = evbuffer_new()) == NULL) {
+		if (st->req_body)
+			evbuffer_free(st->req_body);
+		free(st);
+		return NULL;
+	}
+	st->s = s;
+	st->id = id;
+	st->req.content_length = -1;
+	st->req.proto = PROTO_H2;
+	TAILQ_INSERT_TAIL(&s->streams, st, link);
+	s->nstreams++;
+	return st;
+}
+
+static void
+h2s_stream_free(struct h2s_stream *st)
+{
+	struct h2s_session *s = st->s;
+
+	if (st->flags & ST_F_PENDING)
+		TAILQ_REMOVE(&s->pending, st, plink);
+	TAILQ_REMOVE(&s->streams, st, link);
+	s->nstreams--;
+	ups_req_free(st->ureq);
+	http_req_clear(&st->req);
+	evbuffer_free(st->req_body);
+	evbuffer_free(st->resp_body);
+	free(st);
+}
+
+/* ---- responses ------------------------------------------------------------ */
+
+static ssize_t
+h2s_data_read(nghttp2_session *ng, int32_t id, uint8_t *buf, size_t len,
+    uint32_t *data_flags, nghttp2_data_source *source, void *user_data)
+{
+	struct h2s_stream	*st = source->ptr;
+	int			 n;
+
+	n = evbuffer_remove(st->resp_body, buf, len);
+	if (n < 0)
+		return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+	if ((st->flags & ST_F_PAUSED) &&
+	    evbuffer_get_length(st->resp_body) < H2S_RESP_LOW) {
+		st->flags &= ~ST_F_PAUSED;
+		ups_req_pause(st->ureq, 0);
+	}
+	if (evbuffer_get_length(st->resp_body) == 0 &&
+	    (st->flags & ST_F_RESP_END)) {
+		*data_flags |= NGHTTP2_DATA_FLAG_EOF;
+		if (st->trailers != NULL && st->trailers->n > 0) {
+			nghttp2_nv	*nva;
+			uint32_t	 i;
+
+			nva = calloc(st->trailers->n, sizeof(*nva));
+			if (nva == NULL)
+				return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+			for (i = 0; i < st->trailers->n; i++) {
+				struct hdr *h = &st->trailers->v[i];
+
+				nva[i] = (nghttp2_nv){ (uint8_t *)h->name,
+				    (uint8_t *)h->value, h->nlen, h->vlen,
+				    NGHTTP2_NV_FLAG_NONE };
+			}
+			if (nghttp2_submit_trailer(ng, id, nva,
+			    st->trailers->n) == 0)
+				*data_flags |= NGHTTP2_DATA_FLAG_NO_END_STREAM;
+			free(nva);
+		}
+		return n;
+	}
+	if (n == 0) {
+		st->flags |= ST_F_DEFERRED;
+		return NGHTTP2_ERR_DEFERRED;
+	}
+	return n;
+}
+
+/* h2s_wake() resumes a stream waiting for data and schedules a flush. */
+static void
+h2s_wake(struct h2s_stream *st)
+{
+	if (st->flags & ST_F_DEFERRED) {
+		st->flags &= ~ST_F_DEFERRED;
+		nghttp2_session_resume_data(st->s->ng, st->id);
+	}
+	conn_schedule(st->s->conn);
+}
+
+/*
+ * h2s_submit() submits the response head (status, fields) and, when
+ * has_body, a data source reading st->resp_body.
+ */
+static int
+h2s_submit(struct h2s_stream *st, int status, const struct hdrlist *fields,
+    int64_t content_length, int has_body)
+{
+	static uint8_t		 status_name[] = ":status";
+	static uint8_t		 cl_name[] = "content-length";
+	nghttp2_data_provider	 prd = { .source.ptr = st, .read_callback = h2s_data_read };
+	nghttp2_nv		*nva;
+	char			 sbuf[4], clbuf[24];
+	size_t			 n = 0, i, nfields = fields ? fields->n : 0;
+	int			 rc;
+
+	if ((nva = calloc(nfields + 2, sizeof(*nva))) == NULL)
+		return -ENOMEM;
+	snprintf(sbuf, sizeof(sbuf), "%03d", status);
+	nva[n++] = (nghttp2_nv){ status_name, (uint8_t *)sbuf, 7, 3,
+	    NGHTTP2_NV_FLAG_NONE };
+	if (content_length >= 0) {
+		int l = snprintf(clbuf, sizeof(clbuf), "%lld",
+		    (long long)content_length);
+
+		nva[n++] = (nghttp2_nv){ cl_name,
+		    (uint8_t *)clbuf, 14, (size_t)l, NGHTTP2_NV_FLAG_NONE };
+	}
+	for (i = 0; i < nfields; i++) {
+		const struct hdr *h = &fields->v[i];
+
+		nva[n++] = (nghttp2_nv){ (uint8_t *)h->name, (uint8_t *)h->value,
+		    h->nlen, h->vlen, NGHTTP2_NV_FLAG_NONE };
+	}
+	rc = nghttp2_submit_response(st->s->ng, st->id, nva, n,
+	    has_body ? &prd : NULL);
+	free(nva);
+	if (rc != 0)
+		return -1;
+	st->flags |= ST_F_SUBMITTED;
+	return 0;
+}
+
+/* h2s_reply_error() answers st with a short text response. */
+static void
+h2s_reply_error(struct h2s_stream *st, int status)
+{
+	const char *text;
+
+	switch (status) {
+	case 431:
+		text = "431 Request Header Fields Too Large\n";
+		break;
+	case 504:
+		text = "504 Gateway Timeout\n";
+		break;
+	default:
+		text = "502 Bad Gateway\n";
+		break;
+	}
+	evbuffer_drain(st->resp_body, evbuffer_get_length(st->resp_body));
+	evbuffer_add(st->resp_body, text, strlen(text));
+	st->flags |= ST_F_RESP_END | ST_F_UPS_DONE;
+	if (h2s_submit(st, status, NULL, (int64_t)strlen(text),
+	    strcmp(st->req.method ? st->req.method : "", "HEAD") != 0) < 0)
+		nghttp2_submit_rst_stream(st->s->ng, NGHTTP2_FLAG_NONE, st->id,
+		    NGHTTP2_INTERNAL_ERROR);
+	conn_schedule(st->s->conn);
+}
+
+/* ---- upstream callbacks ------------------------------------------------- */
+
+static void
+h2s_ups_head(void *arg, struct ups_resp *r)
+{
+	struct h2s_stream	*st = arg;
+	int			 has_body = r->has_body;
+
+	if (h2s_submit(st, r->status, &r->headers, r->content_length,
+	    has_body) < 0) {
+		nghttp2_submit_rst_stream(st->s->ng, NGHTTP2_FLAG_NONE, st->id,
+		    NGHTTP2_INTERNAL_ERROR);
+	}
+	if (!has_body)
+		st->flags |= ST_F_RESP_END;
+	conn_schedule(st->s->conn);
+}
+
+static void
+h2s_ups_body(void *arg, const uint8_t *data, size_t len)
+{
+	struct h2s_stream *st = arg;
+
+	if (!(st->flags & ST_F_SUBMITTED) || (st->flags & ST_F_RESP_END))
+		return;
+	evbuffer_add(st->resp_body, data, len);
+	if (!(st->flags & ST_F_PAUSED) &&
+	    evbuffer_get_length(st->resp_body) > H2S_RESP_HIGH) {
+		st->flags |= ST_F_PAUSED;
+		ups_req_pause(st->ureq, 1);
+	}
+	h2s_wake(st);
+}
+
+static void
+h2s_ups_end(void *arg, struct hdrlist *trailers)
+{
+	struct h2s_stream *st = arg;
+
+	st->flags |= ST_F_RESP_END | ST_F_UPS_DONE;
+	st->trailers = trailers;
+	h2s_wake(st);
+}
+
+static void
+h2s_ups_error(void *arg, int status)
+{
+	struct h2s_stream *st = arg;
+
+	st->flags |= ST_F_UPS_DONE;
+	if (status != 0 && !(st->flags & ST_F_SUBMITTED)) {
+		h2s_reply_error(st, status);
+		return;
+	}
+	/* The response was cut short: the client must not take it as whole. */
+	nghttp2_submit_rst_stream(st->s->ng, NGHTTP2_FLAG_NONE, st->id,
+	    NGHTTP2_INTERNAL_ERROR);
+	conn_schedule(st->s->conn);
+}
+
+static void
+h2s_ups_body_sent(void *arg, size_t n)
+{
+	struct h2s_stream *st = arg;
+
+	if (n > st->unconsumed)
+		n = st->unconsumed;
+	if (n == 0)
+		return;
+	st->unconsumed -= n;
+	nghttp2_session_consume(st->s->ng, st->id, n);
+	conn_schedule(st->s->conn);
+}
+
+static const struct ups_req_ops h2s_ups_ops = {
+	.on_head = h2s_ups_head,
+	.on_body = h2s_ups_body,
+	.on_end = h2s_ups_end,
+	.on_error = h2s_ups_error,
+	.on_body_sent = h2s_ups_body_sent,
+};
+
+/* ---- dispatch --------------------------------------------------------------- */
+
+static void
+h2s_dispatch(struct h2s_stream *st)
+{
+	struct http_req		*r = &st->req;
+	struct h2s_session	*s = st->s;
+	size_t			 len;
+
+	st->flags |= ST_F_DISPATCHED;
+	if (st->flags & ST_F_TOO_LARGE) {
+		h2s_reply_error(st, 431);
+		return;
+	}
+	if (r->authority == NULL) {
+		const struct hdr *h = hdrlist_get(&r->headers, "host");
+
+		if (h != NULL)
+			r->authority = strndup(h->value, h->vlen);
+	}
+	r->has_body = !(st->flags & ST_F_REQ_END) ||
+	    evbuffer_get_length(st->req_body) > 0;
+	st->ureq = ups_req_new(srv.ups, r, s->conn->addr_str, &h2s_ups_ops, st);
+	if (st->ureq == NULL) {
+		h2s_reply_error(st, 502);
+		return;
+	}
+	while ((len = evbuffer_get_length(st->req_body)) > 0) {
+		struct evbuffer_iovec v;
+
+		evbuffer_peek(st->req_body, -1, NULL, &v, 1);
+		ups_req_body(st->ureq, v.iov_base, v.iov_len);
+		evbuffer_drain(st->req_body, v.iov_len);
+	}
+	if (st->flags & ST_F_REQ_END)
+		ups_req_body_end(st->ureq);
+}
+
+static void
+h2s_dispatch_pending(struct h2s_session *s)
+{
+	struct h2s_stream *st;
+
+	while ((st = TAILQ_FIRST(&s->pending)) != NULL) {
+		TAILQ_REMOVE(&s->pending, st, plink);
+		st->flags &= ~ST_F_PENDING;
+		h2s_dispatch(st);
+	}
+}
+
+/* ---- nghttp2 callbacks ------------------------------------------------------ */
+
+static int
+h2s_on_begin_headers(nghttp2_session *ng, const nghttp2_frame *frame,
+    void *user_data)
+{
+	struct h2s_session	*s = user_data;
+	struct h2s_stream	*st;
+
+	if (frame->hd.type != NGHTTP2_HEADERS ||
+	    frame->headers.cat != NGHTTP2_HCAT_REQUEST)
+		return 0;
+	if ((st = h2s_stream_new(s, frame->hd.stream_id)) == NULL)
+		return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+	nghttp2_session_set_stream_user_data(ng, frame->hd.stream_id, st);
+	return 0;
+}
+
+static int
+h2s_set_pseudo(char **field, const uint8_t *value, size_t vlen)
+{
+	if (*field != NULL)
+		return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+	if ((*field = strndup((const char *)value, vlen)) == NULL)
+		return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+	return 0;
+}
+
+static int
+h2s_on_header(nghttp2_session *ng, const nghttp2_frame *frame,
+    const uint8_t *name, size_t nlen, const uint8_t *value, size_t vlen,
+    uint8_t flags, void *user_data)
+{
+	struct h2s_stream	*st;
+	struct http_req		*r;
+
+	if (frame->hd.type != NGHTTP2_HEADERS ||
+	    frame->headers.cat != NGHTTP2_HCAT_REQUEST)
+		return 0;	/* request trailers are dropped */
+	st = nghttp2_session_get_stream_user_data(ng, frame->hd.stream_id);
+	if (st == NULL)
+		return 0;
+	r = &st->req;
+	if (r->headers.bytes + nlen + vlen + 32 > srv.conf->max_header_list_size)
+		st->flags |= ST_F_TOO_LARGE;
+	if (st->flags & ST_F_TOO_LARGE)
+		return 0;
+	if (nlen > 0 && name[0] == ':') {
+		if (nlen == 7 && memcmp(name, ":method", 7) == 0)
+			return h2s_set_pseudo(&r->method, value, vlen);
+		if (nlen == 5 && memcmp(name, ":path", 5) == 0)
+			return h2s_set_pseudo(&r->path, value, vlen);
+		if (nlen == 7 && memcmp(name, ":scheme", 7) == 0)
+			return h2s_set_pseudo(&r->scheme, value, vlen);
+		if (nlen == 10 && memcmp(name, ":authority", 10) == 0)
+			return h2s_set_pseudo(&r->authority, value, vlen);
+		return 0;
+	}
+	if (nlen == 14 && memcmp(name, "content-length", 14) == 0) {
+		char buf[24];
+
+		/* nghttp2 checked it is a number. */
+		snprintf(buf, sizeof(buf), "%.*s", (int)vlen, value);
+		r->content_length = strtoll(buf, NULL, 10);
+	}
+	if (hdrlist_add(&r->headers, (const char *)name, nlen,
+	    (const char *)value, vlen, 0) < 0)
+		return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+	return 0;
+}
+
+static int
+h2s_on_frame_recv(nghttp2_session *ng, const nghttp2_frame *frame,
+    void *user_data)
+{
+	struct h2s_session	*s = user_data;
+	struct h2s_stream	*st;
+
+	if (frame->hd.type != NGHTTP2_HEADERS && frame->hd.type != NGHTTP2_DATA)
+		return 0;
+	st = nghttp2_session_get_stream_user_data(ng, frame->hd.stream_id);
+	if (st == NULL)
+		return 0;
+	if (frame->hd.type == NGHTTP2_HEADERS &&
+	    frame->headers.cat == NGHTTP2_HCAT_REQUEST) {
+		s->seen_request = 1;
+		st->flags |= ST_F_PENDING;
+		TAILQ_INSERT_TAIL(&s->pending, st, plink);
+	}
+	if (frame->hd.flags & NGHTTP2_FLAG_END_STREAM) {
+		st->flags |= ST_F_REQ_END;
+		if (st->ureq != NULL)
+			ups_req_body_end(st->ureq);
+	}
+	return 0;
+}
+
+static int
+h2s_on_data_chunk(nghttp2_session *ng, uint8_t flags, int32_t id,
+    const uint8_t *data, size_t len, void *user_data)
+{
+	struct h2s_session	*s = user_data;
+	struct h2s_stream	*st;
+
+	s->got_data = 1;
+	st = nghttp2_session_get_stream_user_data(ng, id);
+	if (st == NULL || (st->flags & ST_F_UPS_DONE) ||
+	    ((st->flags & ST_F_DISPATCHED) && st->ureq == NULL)) {
+		/* Nobody wants these bytes any more: free the window now. */
+		nghttp2_session_consume(ng, id, len);
+		return 0;
+	}
+	st->unconsumed += len;
+	if (st->ureq != NULL) {
+		if (ups_req_body(st->ureq, data, len) < 0)
+			return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+	} else if (evbuffer_add(st->req_body, data, len) < 0) {
+		return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+	}
+	return 0;
+}
+
+static int
+h2s_on_stream_close(nghttp2_session *ng, int32_t id, uint32_t error_code,
+    void *user_data)
+{
+	struct h2s_stream *st = nghttp2_session_get_stream_user_data(ng, id);
+
+	if (st == NULL)
+		return 0;
+	/* Give back the connection window its unsent body still holds. */
+	if (st->unconsumed > 0)
+		nghttp2_session_consume_connection(ng, st->unconsumed);
+	nghttp2_session_set_stream_user_data(ng, id, NULL);
+	h2s_stream_free(st);
+	return 0;
+}
+
+/* ---- the session ---------------------------------------------------------- */
+
+struct h2s_session *
+h2s_new(struct conn *c)
+{
+	nghttp2_session_callbacks	*cbs;
+	nghttp2_option			*opt;
+	struct h2s_session		*s;
+	const struct conf		*conf = srv.conf;
+	nghttp2_settings_entry		 iv[] = {
+		{ NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, conf->max_concurrent_streams },
+		{ NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, conf->h2_stream_window },
+		{ NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE, conf->max_header_list_size },
+	};
+	int				 rc;
+
+	if ((s = calloc(1, sizeof(*s))) == NULL)
+		return NULL;
+	s->conn = c;
+	TAILQ_INIT(&s->streams);
+	TAILQ_INIT(&s->pending);
+	if (nghttp2_session_callbacks_new(&cbs) != 0)
+		goto out_free;
+	nghttp2_session_callbacks_set_on_begin_headers_callback(cbs, h2s_on_begin_headers);
+	nghttp2_session_callbacks_set_on_header_callback(cbs, h2s_on_header);
+	nghttp2_session_callbacks_set_on_frame_recv_callback(cbs, h2s_on_frame_recv);
+	nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cbs, h2s_on_data_chunk);
+	nghttp2_session_callbacks_set_on_stream_close_callback(cbs, h2s_on_stream_close);
+	if (nghttp2_option_new(&opt) != 0)
+		goto out_free_cbs;
+	nghttp2_option_set_no_auto_window_update(opt, 1);
+	rc = nghttp2_session_server_new2(&s->ng, cbs, s, opt);
+	nghttp2_option_del(opt);
+	nghttp2_session_callbacks_del(cbs);
+	if (rc != 0)
+		goto out_free;
+	if (nghttp2_submit_settings(s->ng, NGHTTP2_FLAG_NONE, iv,
+	    sizeof(iv) / sizeof(iv[0])) != 0 ||
+	    nghttp2_session_set_local_window_size(s->ng, NGHTTP2_FLAG_NONE, 0,
+	    (int32_t)conf->h2_connection_window) != 0)
+		goto out_free_ng;
+	bufferevent_setwatermark(c->bev, EV_WRITE, H2S_OUT_LOW, 0);
+	s->timer = H2S_T_FIRST;
+	return s;
+
+out_free_ng:
+	nghttp2_session_del(s->ng);
+	goto out_free;
+out_free_cbs:
+	nghttp2_session_callbacks_del(cbs);
+out_free:
+	free(s);
+	return NULL;
+}
+
+void
+h2s_free(struct h2s_session *s)
+{
+	if (s == NULL)
+		return;
+	/* Streams first: nghttp2_session_del() calls no stream close callback. */
+	while (!TAILQ_EMPTY(&s->streams))
+		h2s_stream_free(TAILQ_FIRST(&s->streams));
+	nghttp2_session_del(s->ng);
+	free(s);
+}
+
+/* h2s_flush() writes what nghttp2 has to send.  Returns 0 or -1 (close). */
+static int
+h2s_flush(struct h2s_session *s)
+{
+	struct evbuffer *out = bufferevent_get_output(s->conn->bev);
+
+	while (evbuffer_get_length(out) < H2S_OUT_HIGH) {
+		const uint8_t	*data;
+		ssize_t		 n = nghttp2_session_mem_send(s->ng, &data);
+
+		if (n < 0) {
+			conn_log(s->conn, LOG_INFO, "HTTP/2 send: %s",
+			    nghttp2_strerror((int)n));
+			return -1;
+		}
+		if (n == 0)
+			break;
+		if (evbuffer_add(out, data, (size_t)n) < 0)
+			return -1;
+	}
+	if (!nghttp2_session_want_read(s->ng) &&
+	    !nghttp2_session_want_write(s->ng) && evbuffer_get_length(out) == 0)
+		return -1;
+	return 0;
+}
+
+static void
+h2s_update_timer(struct h2s_session *s)
+{
+	const struct conf	*conf = srv.conf;
+	struct h2s_stream	*st;
+	enum h2s_timer		 t = H2S_T_NONE;
+
+	if (s->nstreams == 0) {
+		t = s->seen_request ? H2S_T_IDLE : H2S_T_FIRST;
+	} else {
+		TAILQ_FOREACH(st, &s->streams, link)
+			if (!(st->flags & ST_F_REQ_END)) {
+				t = H2S_T_BODY;
+				break;
+			}
+	}
+	if (t == s->timer && !(t == H2S_T_BODY && s->got_data))
+		return;
+	s->timer = t;
+	switch (t) {
+	case H2S_T_NONE:
+		conn_set_timeout(s->conn, 0);
+		break;
+	case H2S_T_FIRST:
+		break;	/* armed once, at accept or after the handshake */
+	case H2S_T_IDLE:
+		conn_set_timeout(s->conn, conf->keepalive_timeout);
+		break;
+	case H2S_T_BODY:
+		conn_set_timeout(s->conn, conf->body_read_timeout);
+		break;
+	}
+}
+
+int
+h2s_on_read(struct h2s_session *s)
+{
+	struct evbuffer		*in = bufferevent_get_input(s->conn->bev);
+	struct evbuffer_iovec	 v[8];
+	int			 i, n;
+
+	s->got_data = 0;
+	while (evbuffer_get_length(in) > 0) {
+		size_t used = 0;
+
+		n = evbuffer_peek(in, -1, NULL, v, 8);
+		if (n > 8)
+			n = 8;
+		for (i = 0; i < n; i++) {
+			ssize_t rv = nghttp2_session_mem_recv(s->ng,
+			    v[i].iov_base, v[i].iov_len);
+
+			if (rv < 0) {
+				conn_log(s->conn, LOG_INFO, "HTTP/2: %s",
+				    nghttp2_strerror((int)rv));
+				return -1;
+			}
+			used += v[i].iov_len;
+		}
+		evbuffer_drain(in, used);
+	}
+	h2s_dispatch_pending(s);
+	h2s_update_timer(s);
+	return h2s_flush(s);
+}
+
+int
+h2s_on_write(struct h2s_session *s)
+{
+	return h2s_flush(s);
+}
+
+int
+h2s_on_defer(struct h2s_session *s)
+{
+	s->got_data = 0;
+	h2s_update_timer(s);
+	return h2s_flush(s);
+}
+
+int
+h2s_on_timeout(struct h2s_session *s)
+{
+	struct h2s_stream *st;
+
+	if (s->timer == H2S_T_BODY) {
+		TAILQ_FOREACH(st, &s->streams, link)
+			if (!(st->flags & ST_F_REQ_END))
+				nghttp2_submit_rst_stream(s->ng,
+				    NGHTTP2_FLAG_NONE, st->id, NGHTTP2_CANCEL);
+		conn_log(s->conn, LOG_DEBUG, "request body timed out");
+	} else {
+		conn_log(s->conn, LOG_DEBUG, "idle, closing");
+		nghttp2_session_terminate_session(s->ng, NGHTTP2_NO_ERROR);
+	}
+	s->timer = H2S_T_NONE;
+	return h2s_flush(s);
+}

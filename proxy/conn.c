@@ -1,0 +1,281 @@
+/*
+ * conn.c - client connections: accept, TLS handshake and ALPN, h2c sniffing,
+ * timeouts, and the one function that closes a connection.
+ */
+#include "config.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent_ssl.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+
+#include "h2/session.h"
+#include "proxy/conf.h"
+#include "proxy/conn.h"
+#include "proxy/http1.h"
+#include "proxy/server.h"
+#include "proxy/tls.h"
+
+/* The client connection preface of RFC 9113 3.4. */
+static const char conn_preface[] = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+#define CONN_PREFACE_LEN (sizeof(conn_preface) - 1)
+
+static void conn_read_cb(struct bufferevent *, void *);
+static void conn_write_cb(struct bufferevent *, void *);
+static void conn_event_cb(struct bufferevent *, short, void *);
+
+static void
+conn_format_peer(struct conn *c)
+{
+	char		 a[INET6_ADDRSTRLEN] = "?";
+	unsigned	 port = 0;
+
+	if (c->peer.ss_family == AF_INET) {
+		struct sockaddr_in *sin = (struct sockaddr_in *)&c->peer;
+
+		inet_ntop(AF_INET, &sin->sin_addr, a, sizeof(a));
+		port = ntohs(sin->sin_port);
+		snprintf(c->peer_str, sizeof(c->peer_str), "%s:%u", a, port);
+	} else if (c->peer.ss_family == AF_INET6) {
+		struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&c->peer;
+
+		inet_ntop(AF_INET6, &sin6->sin6_addr, a, sizeof(a));
+		port = ntohs(sin6->sin6_port);
+		snprintf(c->peer_str, sizeof(c->peer_str), "[%s]:%u", a, port);
+	} else {
+		snprintf(c->peer_str, sizeof(c->peer_str), "%s", a);
+	}
+	snprintf(c->addr_str, sizeof(c->addr_str), "%s", a);
+}
+
+static void
+conn_timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct conn	*c = arg;
+	int		 rc = -1;
+
+	switch (c->state) {
+	case CONN_HANDSHAKE:
+		conn_log(c, LOG_DEBUG, "TLS handshake timed out");
+		break;
+	case CONN_SNIFF:
+		conn_log(c, LOG_DEBUG, "no request in time");
+		break;
+	case CONN_H2:
+		rc = h2s_on_timeout(c->h2);
+		break;
+	case CONN_H1:
+		rc = h1_on_timeout(c->h1);
+		break;
+	}
+	if (rc < 0)
+		conn_close(c);
+}
+
+static void
+conn_defer_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct conn	*c = arg;
+	int		 rc = 0;
+
+	if (c->flags & CONN_F_CLOSE) {
+		conn_close(c);
+		return;
+	}
+	if (c->state == CONN_H2)
+		rc = h2s_on_defer(c->h2);
+	else if (c->state == CONN_H1)
+		rc = h1_on_defer(c->h1);
+	if (rc < 0)
+		conn_close(c);
+}
+
+void
+conn_schedule(struct conn *c)
+{
+	event_active(&c->defer, EV_TIMEOUT, 0);
+}
+
+void
+conn_set_timeout(struct conn *c, uint32_t ms)
+{
+	struct timeval tv;
+
+	if (ms == 0) {
+		evtimer_del(&c->timer);
+		return;
+	}
+	tv.tv_sec = ms / 1000;
+	tv.tv_usec = (ms % 1000) * 1000;
+	evtimer_add(&c->timer, &tv);
+}
+
+void
+conn_accept(struct listener *lst, evutil_socket_t fd,
+    const struct sockaddr *sa, int salen)
+{
+	struct conn	*c;
+	SSL		*ssl = NULL;
+	int		 one = 1;
+
+	if ((c = calloc(1, sizeof(*c))) == NULL) {
+		evutil_closesocket(fd);
+		return;
+	}
+	c->id = ++srv.next_conn_id;
+	c->lst = lst;
+	if (salen > 0 && (size_t)salen <= sizeof(c->peer))
+		memcpy(&c->peer, sa, (size_t)salen);
+	conn_format_peer(c);
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	evtimer_assign(&c->timer, srv.base, conn_timer_cb, c);
+	event_assign(&c->defer, srv.base, -1, 0, conn_defer_cb, c);
+
+	if (lst->tls) {
+		c->flags |= CONN_F_TLS;
+		c->state = CONN_HANDSHAKE;
+		if ((ssl = SSL_new(srv.ssl_ctx)) == NULL)
+			goto out_close_fd;
+		c->bev = bufferevent_openssl_socket_new(srv.base, fd, ssl,
+		    BUFFEREVENT_SSL_ACCEPTING,
+		    BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
+		conn_set_timeout(c, srv.conf->handshake_timeout);
+	} else {
+		c->state = CONN_SNIFF;
+		c->bev = bufferevent_socket_new(srv.base, fd,
+		    BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
+		conn_set_timeout(c, srv.conf->first_request_timeout);
+	}
+	if (c->bev == NULL)
+		goto out_free_ssl;
+	bufferevent_setcb(c->bev, conn_read_cb, conn_write_cb, conn_event_cb, c);
+	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+	TAILQ_INSERT_TAIL(&srv.conns, c, link);
+	srv.nconns++;
+	conn_log(c, LOG_DEBUG, "accepted on %s", lst->cl->name);
+	return;
+
+out_free_ssl:
+	SSL_free(ssl);
+out_close_fd:
+	evutil_closesocket(fd);
+	event_del(&c->timer);
+	free(c);
+}
+
+void
+conn_close(struct conn *c)
+{
+	conn_log(c, LOG_DEBUG, "closed");
+	event_del(&c->timer);
+	event_del(&c->defer);
+	h2s_free(c->h2);
+	h1_free(c->h1);
+	bufferevent_free(c->bev);
+	TAILQ_REMOVE(&srv.conns, c, link);
+	srv.nconns--;
+	free(c);
+}
+
+/* conn_start() switches c to h2 or HTTP/1.1 and processes what it read. */
+static int
+conn_start(struct conn *c, int h2)
+{
+	if (h2) {
+		c->state = CONN_H2;
+		if ((c->h2 = h2s_new(c)) == NULL)
+			return -1;
+		return h2s_on_read(c->h2);
+	}
+	c->state = CONN_H1;
+	if ((c->h1 = h1_new(c)) == NULL)
+		return -1;
+	return h1_on_read(c->h1);
+}
+
+static void
+conn_read_cb(struct bufferevent *bev, void *arg)
+{
+	struct conn	*c = arg;
+	struct evbuffer	*in = bufferevent_get_input(bev);
+	int		 rc = 0;
+	size_t		 n;
+
+	switch (c->state) {
+	case CONN_HANDSHAKE:
+		break;
+	case CONN_SNIFF:
+		n = evbuffer_get_length(in);
+		if (n > CONN_PREFACE_LEN)
+			n = CONN_PREFACE_LEN;
+		if (memcmp(evbuffer_pullup(in, (ev_ssize_t)n), conn_preface, n))
+			rc = conn_start(c, 0);
+		else if (n == CONN_PREFACE_LEN)
+			rc = conn_start(c, 1);
+		break;
+	case CONN_H2:
+		rc = h2s_on_read(c->h2);
+		break;
+	case CONN_H1:
+		rc = h1_on_read(c->h1);
+		break;
+	}
+	if (rc < 0)
+		conn_close(c);
+}
+
+static void
+conn_write_cb(struct bufferevent *bev, void *arg)
+{
+	struct conn	*c = arg;
+	int		 rc = 0;
+
+	if (c->state == CONN_H2)
+		rc = h2s_on_write(c->h2);
+	else if (c->state == CONN_H1)
+		rc = h1_on_write(c->h1);
+	if (rc < 0)
+		conn_close(c);
+}
+
+static void
+conn_event_cb(struct bufferevent *bev, short what, void *arg)
+{
+	struct conn	*c = arg;
+	unsigned long	 e;
+
+	if (what & BEV_EVENT_CONNECTED) {
+		SSL *ssl = bufferevent_openssl_get_ssl(bev);
+
+		conn_log(c, LOG_DEBUG, "TLS %s handshake done, ALPN %s",
+		    SSL_get_version(ssl), tls_alpn_is_h2(ssl) ? "h2" : "http/1.1");
+		conn_set_timeout(c, srv.conf->first_request_timeout);
+		if (conn_start(c, tls_alpn_is_h2(ssl)) < 0)
+			conn_close(c);
+		return;
+	}
+	/* An HTTP/1.1 client may half-close after its last request. */
+	if ((what & BEV_EVENT_EOF) && c->state == CONN_H1 &&
+	    h1_on_eof(c->h1) == 0)
+		return;
+	if (what & BEV_EVENT_ERROR) {
+		while ((e = bufferevent_get_openssl_error(bev)) != 0) {
+			char buf[256];
+
+			ERR_error_string_n(e, buf, sizeof(buf));
+			conn_log(c, LOG_DEBUG, "TLS: %s", buf);
+		}
+		if (EVUTIL_SOCKET_ERROR() && c->state != CONN_HANDSHAKE)
+			conn_log(c, LOG_DEBUG, "read/write error: %s",
+			    evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
+	}
+	conn_close(c);
+}

@@ -1,0 +1,641 @@
+/*
+ * http1.c - the HTTP/1.1 front end on http_parser.
+ *
+ * Every request read is queued on h->reqs in arrival order; requests whose
+ * head was completed by a read are dispatched to the upstream only after the
+ * whole read was parsed.  Responses are serialized into each request's own
+ * buffer and moved to the client in request order by h1_pump().
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/queue.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <http_parser.h>
+
+#include "proxy/conf.h"
+#include "proxy/conn.h"
+#include "proxy/http1.h"
+#include "proxy/server.h"
+#include "proxy/upstream.h"
+
+#define H1_MAX_PIPELINE	32		/* requests queued before we stop reading */
+#define H1_BODY_HIGH	(256 * 1024)	/* request body buffered: stop reading */
+#define H1_BODY_LOW	(64 * 1024)	/* read again below this */
+#define H1_OUT_HIGH	(256 * 1024)	/* response bytes buffered: pause upstream */
+#define H1_OUT_LOW	(16 * 1024)
+
+#define R_F_HEAD_DONE	0x01	/* request head parsed */
+#define R_F_REQ_END	0x02	/* request message complete */
+#define R_F_DISPATCHED	0x04	/* given to the upstream (or answered) */
+#define R_F_RESP_HEAD	0x08	/* response head serialized */
+#define R_F_RESP_END	0x10	/* response fully serialized */
+#define R_F_CHUNKED	0x20	/* response body chunked to the client */
+#define R_F_CLOSE	0x40	/* close the connection after this response */
+#define R_F_PAUSED	0x80	/* we paused its upstream response */
+#define R_F_NO_BODY	0x100	/* response carries no body (HEAD, 204, 304) */
+#define R_F_TOO_LARGE	0x200	/* head over max_header_list_size */
+
+struct h1_req {
+	TAILQ_ENTRY(h1_req)	 link;		/* in h->reqs */
+	struct h1_conn		*h;		/* borrowed: h owns us */
+	struct http_req		 req;
+	struct ups_req		*ureq;		/* owned */
+	char			*url;		/* owned while parsing */
+	size_t			 urllen;
+	struct evbuffer		*body;		/* owned: request body before dispatch */
+	struct evbuffer		*out;		/* owned: response for the client */
+	unsigned		 flags;		/* R_F_* */
+	unsigned short		 minor;		/* HTTP/1.minor */
+};
+
+enum h1_timer {
+	H1_T_FIRST,	/* no request yet */
+	H1_T_IDLE,	/* between requests */
+	H1_T_READ,	/* a request partly read */
+	H1_T_NONE,	/* waiting for the upstream */
+};
+
+struct h1_conn {
+	struct conn		*conn;		/* borrowed: the conn owns us */
+	http_parser		 parser;
+	TAILQ_HEAD(h1_reqs_head, h1_req) reqs;		/* owned, in arrival order */
+	struct h1_req		*cur;		/* borrowed: being parsed, in reqs */
+	struct hdr_acc		 acc;
+	unsigned		 nreqs;
+	enum h1_timer		 timer;
+	unsigned		 stalled:1;	/* parser paused, input kept */
+	unsigned		 closing:1;	/* read no more requests */
+	unsigned		 eof:1;		/* the client half-closed */
+};
+
+static const struct ups_req_ops h1_ups_ops;
+
+static struct h1_req *
+h1_req_new(struct h1_conn *h)
+{
+	struct h1_req *r;
+
+	if ((r = calloc(1, sizeof(*r))) == NULL)
+		return NULL;
+	if ((r->body = evbuffer_new()) == NULL ||
+	    (r->out = evbuffer_new()) == NULL) {
+		if (r->body)
+			evbuffer_free(r->body);
+		free(r);
+		return NULL;
+	}
+	r->h = h;
+	r->req.content_length = -1;
+	r->req.proto = PROTO_H1;
+	TAILQ_INSERT_TAIL(&h->reqs, r, link);
+	h->nreqs++;
+	return r;
+}
+
+static void
+h1_req_free(struct h1_req *r)
+{
+	struct h1_conn *h = r->h;
+
+	if (h->cur == r)
+		h->cur = NULL;
+	TAILQ_REMOVE(&h->reqs, r, link);
+	h->nreqs--;
+	ups_req_free(r->ureq);
+	http_req_clear(&r->req);
+	free(r->url);
+	evbuffer_free(r->body);
+	evbuffer_free(r->out);
+	free(r);
+}
+
+static const char *
+h1_reason(int status)
+{
+	switch (status) {
+	case 200: return "OK";
+	case 201: return "Created";
+	case 202: return "Accepted";
+	case 204: return "No Content";
+	case 206: return "Partial Content";
+	case 301: return "Moved Permanently";
+	case 302: return "Found";
+	case 303: return "See Other";
+	case 304: return "Not Modified";
+	case 307: return "Temporary Redirect";
+	case 308: return "Permanent Redirect";
+	case 400: return "Bad Request";
+	case 401: return "Unauthorized";
+	case 403: return "Forbidden";
+	case 404: return "Not Found";
+	case 405: return "Method Not Allowed";
+	case 408: return "Request Timeout";
+	case 413: return "Content Too Large";
+	case 429: return "Too Many Requests";
+	case 431: return "Request Header Fields Too Large";
+	case 500: return "Internal Server Error";
+	case 502: return "Bad Gateway";
+	case 503: return "Service Unavailable";
+	case 504: return "Gateway Timeout";
+	default: return "Status";
+	}
+}
+
+/* h1_reply_error() serializes a short text answer for r. */
+static void
+h1_reply_error(struct h1_req *r, int status, int close)
+{
+	const char *reason = h1_reason(status);
+
+	evbuffer_drain(r->out, evbuffer_get_length(r->out));
+	if (close)
+		r->flags |= R_F_CLOSE;
+	evbuffer_add_printf(r->out, "HTTP/1.1 %d %s\r\nContent-Type: text/plain\r\n"
+	    "Content-Length: %zu\r\n%s\r\n", status, reason,
+	    strlen(reason) + 5, (r->flags & R_F_CLOSE) ? "Connection: close\r\n" : "");
+	if (!(r->flags & R_F_NO_BODY))
+		evbuffer_add_printf(r->out, "%d %s\n", status, reason);
+	r->flags |= R_F_RESP_HEAD | R_F_RESP_END | R_F_DISPATCHED;
+}
+
+/* ---- upstream callbacks ------------------------------------------------- */
+
+static void
+h1_ups_head(void *arg, struct ups_resp *resp)
+{
+	struct h1_req	*r = arg;
+	uint32_t	 i;
+
+	r->flags |= R_F_RESP_HEAD;
+	if (!resp->has_body)
+		r->flags |= R_F_NO_BODY;
+	evbuffer_add_printf(r->out, "HTTP/1.1 %d %s\r\n", resp->status,
+	    h1_reason(resp->status));
+	for (i = 0; i < resp->headers.n; i++) {
+		const struct hdr *f = &resp->headers.v[i];
+
+		evbuffer_add(r->out, f->name, f->nlen);
+		evbuffer_add(r->out, ": ", 2);
+		evbuffer_add(r->out, f->value, f->vlen);
+		evbuffer_add(r->out, "\r\n", 2);
+	}
+	if (resp->content_length >= 0)
+		evbuffer_add_printf(r->out, "Content-Length: %lld\r\n",
+		    (long long)resp->content_length);
+	else if (!resp->has_body)
+		;
+	else if (r->minor >= 1) {
+		r->flags |= R_F_CHUNKED;
+		evbuffer_add(r->out, "Transfer-Encoding: chunked\r\n", 28);
+	} else
+		r->flags |= R_F_CLOSE;	/* the body ends where the connection does */
+	if (r->flags & R_F_CLOSE)
+		evbuffer_add(r->out, "Connection: close\r\n", 19);
+	else if (r->minor == 0)
+		evbuffer_add(r->out, "Connection: keep-alive\r\n", 24);
+	evbuffer_add(r->out, "\r\n", 2);
+	conn_schedule(r->h->conn);
+}
+
+static void
+h1_ups_body(void *arg, const uint8_t *data, size_t len)
+{
+	struct h1_req *r = arg;
+
+	if (r->flags & R_F_NO_BODY)
+		return;
+	if (r->flags & R_F_CHUNKED)
+		evbuffer_add_printf(r->out, "%zx\r\n", len);
+	evbuffer_add(r->out, data, len);
+	if (r->flags & R_F_CHUNKED)
+		evbuffer_add(r->out, "\r\n", 2);
+	if (!(r->flags & R_F_PAUSED) &&
+	    evbuffer_get_length(r->out) > H1_OUT_HIGH) {
+		r->flags |= R_F_PAUSED;
+		ups_req_pause(r->ureq, 1);
+	}
+	conn_schedule(r->h->conn);
+}
+
+static void
+h1_ups_end(void *arg, struct hdrlist *trailers)
+{
+	struct h1_req	*r = arg;
+	uint32_t	 i;
+
+	if (r->flags & R_F_CHUNKED) {
+		evbuffer_add(r->out, "0\r\n", 3);
+		for (i = 0; i < trailers->n; i++)
+			evbuffer_add_printf(r->out, "%s: %s\r\n",
+			    trailers->v[i].name, trailers->v[i].value);
+		evbuffer_add(r->out, "\r\n", 2);
+	}
+	r->flags |= R_F_RESP_END;
+	conn_schedule(r->h->conn);
+}
+
+static void
+h1_ups_error(void *arg, int status)
+{
+	struct h1_req *r = arg;
+
+	if (status != 0 && !(r->flags & R_F_RESP_HEAD)) {
+		h1_reply_error(r, status, !(r->flags & R_F_REQ_END));
+	} else {
+		/* Cut short: only closing tells an HTTP/1.1 client. */
+		r->flags |= R_F_RESP_END | R_F_CLOSE;
+	}
+	conn_schedule(r->h->conn);
+}
+
+static void
+h1_ups_body_sent(void *arg, size_t n)
+{
+	struct h1_req *r = arg;
+
+	if (r->h->stalled && r == r->h->cur &&
+	    ups_req_buffered(r->ureq) < H1_BODY_LOW)
+		conn_schedule(r->h->conn);
+}
+
+static const struct ups_req_ops h1_ups_ops = {
+	.on_head = h1_ups_head,
+	.on_body = h1_ups_body,
+	.on_end = h1_ups_end,
+	.on_error = h1_ups_error,
+	.on_body_sent = h1_ups_body_sent,
+};
+
+/* ---- parser callbacks --------------------------------------------------- */
+
+static int
+h1_on_message_begin(http_parser *p)
+{
+	struct h1_conn *h = p->data;
+
+	if ((h->cur = h1_req_new(h)) == NULL)
+		return -1;
+	return 0;
+}
+
+static int
+h1_too_large(struct h1_req *r, size_t more)
+{
+	if (r->urllen + r->req.headers.bytes + more > srv.conf->max_header_list_size)
+		r->flags |= R_F_TOO_LARGE;
+	return r->flags & R_F_TOO_LARGE;
+}
+
+static int
+h1_on_url(http_parser *p, const char *at, size_t len)
+{
+	struct h1_req	*r = ((struct h1_conn *)p->data)->cur;
+	char		*u;
+
+	if (h1_too_large(r, len))
+		return 0;
+	if ((u = realloc(r->url, r->urllen + len + 1)) == NULL)
+		return -1;
+	memcpy(u + r->urllen, at, len);
+	r->urllen += len;
+	u[r->urllen] = '\0';
+	r->url = u;
+	return 0;
+}
+
+static int
+h1_on_header_field(http_parser *p, const char *at, size_t len)
+{
+	struct h1_conn	*h = p->data;
+	struct h1_req	*r = h->cur;
+
+	if (h1_too_large(r, len + h->acc.len))
+		return 0;
+	return hdr_acc_field(&h->acc, &r->req.headers, at, len) ? -1 : 0;
+}
+
+static int
+h1_on_header_value(http_parser *p, const char *at, size_t len)
+{
+	struct h1_conn	*h = p->data;
+	struct h1_req	*r = h->cur;
+
+	if (h1_too_large(r, len + h->acc.len))
+		return 0;
+	return hdr_acc_value(&h->acc, at, len) ? -1 : 0;
+}
+
+static int
+h1_on_headers_complete(http_parser *p)
+{
+	struct h1_conn		*h = p->data;
+	struct h1_req		*r = h->cur;
+	struct http_req		*q = &r->req;
+	const struct hdr	*f;
+
+	if (hdr_acc_flush(&h->acc, &q->headers) < 0)
+		return -1;
+	r->flags |= R_F_HEAD_DONE;
+	r->minor = p->http_minor;
+	if ((q->method = strdup(http_method_str(p->method))) == NULL ||
+	    (q->scheme = strdup((h->conn->flags & CONN_F_TLS) ? "https" :
+	    "http")) == NULL)
+		return -1;
+	q->path = r->url;
+	r->url = NULL;
+	if ((f = hdrlist_get(&q->headers, "host")) != NULL &&
+	    (q->authority = strndup(f->value, f->vlen)) == NULL)
+		return -1;
+	if (p->flags & F_CONTENTLENGTH)
+		q->content_length = (int64_t)p->content_length;
+	q->has_body = (p->flags & F_CHUNKED) ||
+	    ((p->flags & F_CONTENTLENGTH) && p->content_length > 0);
+	if (q->method[0] == 'H' && strcmp(q->method, "HEAD") == 0)
+		r->flags |= R_F_NO_BODY;
+	if (!http_should_keep_alive(p))
+		r->flags |= R_F_CLOSE;
+	/* We answer Expect: 100-continue ourselves; the upstream never sees it. */
+	if (r->minor >= 1 && r == TAILQ_FIRST(&h->reqs) &&
+	    (f = hdrlist_get(&q->headers, "expect")) != NULL &&
+	    f->vlen == 12 && strncasecmp(f->value, "100-continue", 12) == 0)
+		bufferevent_write(h->conn->bev, "HTTP/1.1 100 Continue\r\n\r\n", 25);
+	return 0;
+}
+
+static int
+h1_on_body(http_parser *p, const char *at, size_t len)
+{
+	struct h1_conn	*h = p->data;
+	struct h1_req	*r = h->cur;
+	size_t		 buffered;
+
+	if (r->ureq != NULL) {
+		if (ups_req_body(r->ureq, (const uint8_t *)at, len) < 0)
+			return -1;
+		buffered = ups_req_buffered(r->ureq);
+	} else if (r->flags & R_F_DISPATCHED) {
+		return 0;	/* already answered: drop the body */
+	} else {
+		if (evbuffer_add(r->body, at, len) < 0)
+			return -1;
+		buffered = evbuffer_get_length(r->body);
+	}
+	if (buffered > H1_BODY_HIGH) {
+		h->stalled = 1;
+		http_parser_pause(p, 1);
+	}
+	return 0;
+}
+
+static int
+h1_on_message_complete(http_parser *p)
+{
+	struct h1_conn	*h = p->data;
+	struct h1_req	*r = h->cur;
+
+	r->flags |= R_F_REQ_END;
+	if (r->ureq != NULL)
+		ups_req_body_end(r->ureq);
+	h->cur = NULL;
+	if (r->flags & R_F_CLOSE) {
+		h->closing = 1;
+		http_parser_pause(p, 1);
+	} else if (h->nreqs >= H1_MAX_PIPELINE) {
+		h->stalled = 1;
+		http_parser_pause(p, 1);
+	}
+	return 0;
+}
+
+static const http_parser_settings h1_parser_settings = {
+	.on_message_begin = h1_on_message_begin,
+	.on_url = h1_on_url,
+	.on_header_field = h1_on_header_field,
+	.on_header_value = h1_on_header_value,
+	.on_headers_complete = h1_on_headers_complete,
+	.on_body = h1_on_body,
+	.on_message_complete = h1_on_message_complete,
+};
+
+/* ---- dispatch and output ------------------------------------------------ */
+
+static void
+h1_dispatch(struct h1_req *r)
+{
+	struct h1_conn	*h = r->h;
+	size_t		 len;
+
+	r->flags |= R_F_DISPATCHED;
+	if (r->flags & R_F_TOO_LARGE) {
+		h1_reply_error(r, 431, 1);
+		return;
+	}
+	r->ureq = ups_req_new(srv.ups, &r->req, h->conn->addr_str, &h1_ups_ops, r);
+	if (r->ureq == NULL) {
+		h1_reply_error(r, 502, 1);
+		return;
+	}
+	while ((len = evbuffer_get_length(r->body)) > 0) {
+		struct evbuffer_iovec v;
+
+		evbuffer_peek(r->body, -1, NULL, &v, 1);
+		ups_req_body(r->ureq, v.iov_base, v.iov_len);
+		evbuffer_drain(r->body, v.iov_len);
+	}
+	if (r->flags & R_F_REQ_END)
+		ups_req_body_end(r->ureq);
+}
+
+/*
+ * h1_pump() moves finished and head-of-line response bytes to the client in
+ * request order.  Returns 0, or -1 when the connection is done.
+ */
+static int
+h1_pump(struct h1_conn *h)
+{
+	struct evbuffer	*out = bufferevent_get_output(h->conn->bev);
+	struct h1_req	*r;
+
+	while ((r = TAILQ_FIRST(&h->reqs)) != NULL &&
+	    (r->flags & R_F_HEAD_DONE)) {
+		if (evbuffer_get_length(r->out) > 0)
+			evbuffer_add_buffer(out, r->out);
+		if (!(r->flags & R_F_RESP_END)) {
+			int over = evbuffer_get_length(out) > H1_OUT_HIGH;
+
+			if (r->ureq != NULL && over != !!(r->flags & R_F_PAUSED)) {
+				r->flags ^= R_F_PAUSED;
+				ups_req_pause(r->ureq, over);
+			}
+			break;
+		}
+		if ((r->flags & R_F_CLOSE) || !(r->flags & R_F_REQ_END)) {
+			/* The rest of its body would be read as a request. */
+			h->closing = 1;
+			h1_req_free(r);
+			break;
+		}
+		h1_req_free(r);
+	}
+	if ((h->closing || h->eof) && TAILQ_EMPTY(&h->reqs)) {
+		bufferevent_disable(h->conn->bev, EV_READ);
+		return evbuffer_get_length(out) == 0 ? -1 : 0;
+	}
+	return 0;
+}
+
+static void
+h1_update_timer(struct h1_conn *h, int got_bytes)
+{
+	const struct conf	*conf = srv.conf;
+	enum h1_timer		 t;
+
+	if (h->cur != NULL)
+		t = H1_T_READ;
+	else if (!TAILQ_EMPTY(&h->reqs))
+		t = H1_T_NONE;
+	else
+		t = h->timer == H1_T_FIRST ? H1_T_FIRST : H1_T_IDLE;
+	if (t == h->timer && !(t == H1_T_READ && got_bytes))
+		return;
+	h->timer = t;
+	if (t == H1_T_READ)
+		conn_set_timeout(h->conn, conf->body_read_timeout);
+	else if (t == H1_T_IDLE)
+		conn_set_timeout(h->conn, conf->keepalive_timeout);
+	else if (t == H1_T_NONE)
+		conn_set_timeout(h->conn, 0);
+}
+
+/* h1_parse() parses what was read.  Returns 0 or -1 (close now). */
+static int
+h1_parse(struct h1_conn *h)
+{
+	struct evbuffer	*in = bufferevent_get_input(h->conn->bev);
+	struct h1_req	*r;
+	enum http_errno	 err;
+	int		 got = 0;
+
+	if (h->stalled) {
+		/* Read again once the queue or the body buffer drained. */
+		r = h->cur;
+		if (h->nreqs >= H1_MAX_PIPELINE || (r != NULL && (r->ureq ?
+		    ups_req_buffered(r->ureq) : evbuffer_get_length(r->body)) >=
+		    H1_BODY_LOW))
+			return 0;
+		h->stalled = 0;
+		http_parser_pause(&h->parser, 0);
+		bufferevent_enable(h->conn->bev, EV_READ);
+	}
+	while (!h->closing && !h->stalled && evbuffer_get_length(in) > 0) {
+		struct evbuffer_iovec	v;
+		size_t			n;
+
+		evbuffer_peek(in, -1, NULL, &v, 1);
+		n = http_parser_execute(&h->parser, &h1_parser_settings,
+		    v.iov_base, v.iov_len);
+		evbuffer_drain(in, n);
+		got = 1;
+		err = HTTP_PARSER_ERRNO(&h->parser);
+		if (err == HPE_PAUSED)
+			continue;
+		if (err != HPE_OK) {
+			conn_log(h->conn, LOG_DEBUG, "bad HTTP/1.1 request: %s",
+			    http_errno_description(err));
+			h->closing = 1;
+			r = h->cur;
+			if (r != NULL && (r->flags & R_F_DISPATCHED))
+				return -1;	/* its upstream exchange is under way */
+			if (r == NULL && (r = h1_req_new(h)) == NULL)
+				return -1;
+			r->flags |= R_F_HEAD_DONE;
+			h1_reply_error(r, err == HPE_HEADER_OVERFLOW ? 431 : 400, 1);
+			break;
+		}
+		if (h->parser.upgrade && h->parser.method == HTTP_CONNECT) {
+			h->closing = 1;
+			if ((r = TAILQ_LAST(&h->reqs, h1_reqs_head)) != NULL)
+				h1_reply_error(r, 405, 1);
+			break;
+		}
+		/* Upgrade (h2c, websocket) is not offered: carry on in HTTP/1.1. */
+	}
+	if (h->stalled)
+		bufferevent_disable(h->conn->bev, EV_READ);
+	TAILQ_FOREACH(r, &h->reqs, link)
+		if ((r->flags & (R_F_HEAD_DONE | R_F_DISPATCHED)) == R_F_HEAD_DONE)
+			h1_dispatch(r);
+	h1_update_timer(h, got);
+	return h1_pump(h);
+}
+
+/* ---- the connection -------------------------------------------------------- */
+
+struct h1_conn *
+h1_new(struct conn *c)
+{
+	struct h1_conn *h;
+
+	if ((h = calloc(1, sizeof(*h))) == NULL)
+		return NULL;
+	h->conn = c;
+	TAILQ_INIT(&h->reqs);
+	http_parser_init(&h->parser, HTTP_REQUEST);
+	h->parser.data = h;
+	h->timer = H1_T_FIRST;
+	bufferevent_setwatermark(c->bev, EV_WRITE, H1_OUT_LOW, 0);
+	return h;
+}
+
+void
+h1_free(struct h1_conn *h)
+{
+	if (h == NULL)
+		return;
+	while (!TAILQ_EMPTY(&h->reqs))
+		h1_req_free(TAILQ_FIRST(&h->reqs));
+	hdr_acc_free(&h->acc);
+	free(h);
+}
+
+int
+h1_on_read(struct h1_conn *h)
+{
+	return h1_parse(h);
+}
+
+int
+h1_on_write(struct h1_conn *h)
+{
+	return h1_pump(h);
+}
+
+int
+h1_on_defer(struct h1_conn *h)
+{
+	return h1_parse(h);
+}
+
+int
+h1_on_timeout(struct h1_conn *h)
+{
+	conn_log(h->conn, LOG_DEBUG, "HTTP/1.1 %s timed out",
+	    h->cur ? "request" : "connection");
+	return -1;
+}
+
+int
+h1_on_eof(struct h1_conn *h)
+{
+	h->eof = 1;
+	if (h->cur != NULL || TAILQ_EMPTY(&h->reqs))
+		return -1;
+	return h1_pump(h);
+}

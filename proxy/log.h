@@ -1,0 +1,37 @@
+/*
+ * log.h - leveled logging to stderr (systemd-friendly: one line per event).
+ */
+#ifndef H2GUARD_LOG_H
+#define H2GUARD_LOG_H
+
+#include <stdarg.h>
+#include <syslog.h>
+
+extern int log_level;		/* LOG_ERR .. LOG_DEBUG; messages above it are dropped */
+
+#define LOG_ON(lvl) ((lvl) <= log_level)
+
+/* log_msg() writes "time level message\n" to stderr when lvl is enabled. */
+void log_msg(int lvl, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void log_vmsg(int lvl, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
+
+/*
+ * log_ssl_errors() drains the OpenSSL error queue into the log at lvl, each
+ * line prefixed with what (may be NULL).
+ */
+void log_ssl_errors(int lvl, const char *what);
+
+#define log_err(...)	log_msg(LOG_ERR, __VA_ARGS__)
+#define log_warn(...)	log_msg(LOG_WARNING, __VA_ARGS__)
+#define log_info(...)                                                          \
+	do {                                                                   \
+		if (LOG_ON(LOG_INFO))                                          \
+			log_msg(LOG_INFO, __VA_ARGS__);                        \
+	} while (0)
+#define log_debug(...)                                                         \
+	do {                                                                   \
+		if (LOG_ON(LOG_DEBUG))                                         \
+			log_msg(LOG_DEBUG, __VA_ARGS__);                       \
+	} while (0)
+
+#endif

@@ -1,0 +1,125 @@
+/*
+ * main.c - h2guard's command line.
+ */
+#include "config.h"
+
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/event.h>
+#include <http_parser.h>
+#include <nghttp2/nghttp2.h>
+#include <openssl/crypto.h>
+
+#include "proxy/conf.h"
+#include "proxy/log.h"
+#include "proxy/server.h"
+#include "proxy/tls.h"
+
+#define DEFAULT_CONF SYSCONFDIR "/h2guard.conf"
+
+static void
+usage(FILE *f)
+{
+	fprintf(f,
+	    "usage: h2guard [-t] [-c FILE]\n"
+	    "\n"
+	    "h2guard is a reverse proxy for HTTP/2 (TLS and h2c) and HTTP/1.1 that\n"
+	    "forwards requests to upstream HTTP/1.1 servers.  It runs in the\n"
+	    "foreground and logs to standard error.\n"
+	    "\n"
+	    "  -c, --config FILE  configuration file (default " DEFAULT_CONF ")\n"
+	    "  -t, --test         check the configuration (syntax, addresses,\n"
+	    "                     certificate and key) and exit: 0 when it is\n"
+	    "                     valid, else 1 after printing every error as\n"
+	    "                     FILE:LINE: message\n"
+	    "  -h, --help         show this help and exit\n"
+	    "  -V, --version      show the versions of h2guard and its libraries\n"
+	    "\n"
+	    "Signals: SIGINT and SIGTERM stop h2guard.\n");
+}
+
+static void
+version(void)
+{
+	printf("h2guard %s\n", PACKAGE_VERSION);
+	printf("nghttp2 %s\n", nghttp2_version(0)->version_str);
+	printf("libevent %s\n", event_get_version());
+	printf("%s\n", OpenSSL_version(OPENSSL_VERSION));
+	printf("http-parser %lu.%lu.%lu\n", (http_parser_version() >> 16) & 255,
+	    (http_parser_version() >> 8) & 255, http_parser_version() & 255);
+}
+
+static int
+conf_has_tls(const struct conf *conf)
+{
+	const struct conf_listen *cl;
+
+	STAILQ_FOREACH(cl, &conf->listens, link)
+		if (cl->tls)
+			return 1;
+	return 0;
+}
+
+int
+main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "test", no_argument, NULL, 't' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char	*path = DEFAULT_CONF;
+	struct conf	*conf;
+	SSL_CTX		*ctx = NULL;
+	char		*errors = NULL;
+	int		 ch, test = 0, rc;
+
+	while ((ch = getopt_long(argc, argv, "c:thV", opts, NULL)) != -1) {
+		switch (ch) {
+		case 'c':
+			path = optarg;
+			break;
+		case 't':
+			test = 1;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		case 'V':
+			version();
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (optind != argc) {
+		usage(stderr);
+		return 2;
+	}
+
+	conf = conf_load(path, &errors);
+	if (conf != NULL && conf_has_tls(conf))
+		ctx = tls_ctx_new(conf, &errors);
+	if (errors != NULL) {
+		fputs(errors, stderr);
+		free(errors);
+		SSL_CTX_free(ctx);
+		conf_free(conf);
+		return 1;
+	}
+	if (test) {
+		fprintf(stderr, "%s: configuration ok\n", path);
+		SSL_CTX_free(ctx);
+		conf_free(conf);
+		return 0;
+	}
+	rc = server_init(conf, ctx) == 0 ? server_run() : 1;
+	server_free();
+	return rc;
+}

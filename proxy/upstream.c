@@ -1,0 +1,724 @@
+/*
+ * upstream.c - HTTP/1.1 keep-alive connection pools to the upstream servers.
+ *
+ * A request (struct ups_req) is attached to one upstream connection (struct
+ * ups_conn) from the moment its head is written until its response ends.
+ * Then the connection goes back to its server's idle list when both sides
+ * left it clean (keep-alive, request body fully written, nothing unread),
+ * and is closed otherwise.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/queue.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+#include <event2/event_struct.h>
+#include <http_parser.h>
+
+#include "proxy/conf.h"
+#include "proxy/log.h"
+#include "proxy/upstream.h"
+
+struct ups_server {
+	struct ups_pool		*pool;		/* borrowed: the pool owns us */
+	struct sockaddr_storage	 addr;
+	socklen_t		 addrlen;
+	char			*name;		/* owned, for logs */
+	TAILQ_HEAD(, ups_conn)	 idle;		/* owned: pooled connections */
+	uint32_t		 nidle;
+};
+
+struct ups_pool {
+	struct event_base	*base;		/* borrowed */
+	struct ups_server	*servers;	/* owned array */
+	size_t			 nservers;
+	size_t			 next;		/* round robin */
+	struct timeval		 connect_tv;
+	struct timeval		 response_tv;
+	struct timeval		 idle_tv;
+	uint32_t		 keepalive;	/* max idle connections per server */
+};
+
+enum uc_state {
+	UC_ACTIVE,	/* carrying uc->req (maybe still connecting) */
+	UC_IDLE,	/* in srv->idle */
+};
+
+struct ups_conn {
+	TAILQ_ENTRY(ups_conn)	 link;		/* in srv->idle while UC_IDLE */
+	struct ups_server	*srv;		/* borrowed */
+	struct bufferevent	*bev;		/* owned */
+	struct ups_req		*req;		/* borrowed: the request it carries */
+	http_parser		 parser;
+	enum uc_state		 state;
+	unsigned		 connected:1;	/* TCP connect completed */
+	unsigned		 reused:1;	/* came from the idle list */
+	unsigned		 done:1;	/* response complete, parser paused */
+	unsigned		 in_1xx:1;	/* skipping an interim response */
+};
+
+#define UR_F_BODY_END	0x01	/* the front end ended the request body */
+#define UR_F_HEAD_SENT	0x02	/* on_head was called */
+#define UR_F_GOT_BYTES	0x04	/* some response byte arrived */
+#define UR_F_RETRIED	0x08	/* already retried once on a fresh connection */
+#define UR_F_PAUSED	0x10	/* the front end asked us to stop reading */
+#define UR_F_FINISHED	0x20	/* on_end or on_error was called */
+#define UR_F_IDEMPOTENT	0x40	/* method may be sent twice */
+#define UR_F_HEAD_REQ	0x80	/* HEAD: the response has no body */
+#define UR_F_CHUNKED	0x100	/* request body sent chunked */
+
+struct ups_req {
+	struct ups_pool		*pool;		/* borrowed */
+	struct ups_server	*srv;		/* borrowed */
+	const struct ups_req_ops *ops;		/* borrowed */
+	void			*arg;		/* borrowed: the front end's */
+	struct ups_conn		*uc;		/* owned while attached */
+	char			*head;		/* owned: serialized head, for a retry */
+	size_t			 headlen;
+	struct evbuffer		*body;		/* owned: body queued before a connection */
+	uint64_t		 body_total;	/* body bytes handed to us */
+	struct ups_resp		 resp;
+	struct hdrlist		 trailers;
+	struct hdr_acc		 acc;		/* response field being parsed */
+	struct event		 fail_ev;	/* reports a synchronous failure */
+	int			 fail_status;
+	unsigned		 flags;		/* UR_F_* */
+};
+
+static void uc_read_cb(struct bufferevent *, void *);
+static void uc_event_cb(struct bufferevent *, short, void *);
+static void uc_output_cb(struct evbuffer *, const struct evbuffer_cb_info *, void *);
+static int ur_attach(struct ups_req *, int fresh);
+
+static void
+tv_from_ms(struct timeval *tv, uint32_t ms)
+{
+	tv->tv_sec = ms / 1000;
+	tv->tv_usec = (ms % 1000) * 1000;
+}
+
+struct ups_pool *
+ups_pool_new(struct event_base *base, const struct conf *conf)
+{
+	const struct conf_upstream	*cu;
+	struct ups_pool			*pool;
+	size_t				 n = 0;
+
+	STAILQ_FOREACH(cu, &conf->upstreams, link)
+		n++;
+	if ((pool = calloc(1, sizeof(*pool))) == NULL)
+		return NULL;
+	if ((pool->servers = calloc(n ? n : 1, sizeof(*pool->servers))) == NULL)
+		goto out_free_pool;
+	pool->base = base;
+	tv_from_ms(&pool->connect_tv, conf->upstream_connect_timeout);
+	tv_from_ms(&pool->response_tv, conf->upstream_response_timeout);
+	tv_from_ms(&pool->idle_tv, conf->upstream_idle_timeout);
+	pool->keepalive = conf->upstream_keepalive;
+	STAILQ_FOREACH(cu, &conf->upstreams, link) {
+		struct ups_server *s = &pool->servers[pool->nservers];
+
+		s->pool = pool;
+		memcpy(&s->addr, &cu->addr, sizeof(s->addr));
+		s->addrlen = cu->addrlen;
+		TAILQ_INIT(&s->idle);
+		if ((s->name = strdup(cu->name)) == NULL)
+			goto out_free_servers;
+		pool->nservers++;
+	}
+	return pool;
+
+out_free_servers:
+	ups_pool_free(pool);
+	return NULL;
+out_free_pool:
+	free(pool);
+	return NULL;
+}
+
+static void
+uc_free(struct ups_conn *uc)
+{
+	if (uc == NULL)
+		return;
+	if (uc->state == UC_IDLE) {
+		TAILQ_REMOVE(&uc->srv->idle, uc, link);
+		uc->srv->nidle--;
+	}
+	bufferevent_free(uc->bev);
+	free(uc);
+}
+
+void
+ups_pool_free(struct ups_pool *pool)
+{
+	size_t i;
+
+	if (pool == NULL)
+		return;
+	for (i = 0; i < pool->nservers; i++) {
+		struct ups_server *s = &pool->servers[i];
+
+		while (!TAILQ_EMPTY(&s->idle))
+			uc_free(TAILQ_FIRST(&s->idle));
+		free(s->name);
+	}
+	free(pool->servers);
+	free(pool);
+}
+
+/* ---- serializing the request head ------------------------------------ */
+
+static int
+ur_skip_field(const struct http_req *req, const struct hdr *h)
+{
+	static const char *const ours[] = {
+		"host", "content-length", "expect", "x-forwarded-for",
+		"x-forwarded-proto", "cookie",
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(ours) / sizeof(ours[0]); i++)
+		if (strcmp(h->name, ours[i]) == 0)
+			return 1;
+	return hdr_hop_by_hop(h->name, h->nlen) ||
+	    hdr_in_connection(&req->headers, h->name, h->nlen);
+}
+
+static int
+ur_serialize(struct ups_req *ur, const struct http_req *req,
+    const char *client_addr)
+{
+	struct evbuffer	*b;
+	uint32_t	 i;
+	int		 ncookie = 0, rc = -ENOMEM;
+
+	if ((b = evbuffer_new()) == NULL)
+		return -ENOMEM;
+	if (evbuffer_add_printf(b, "%s %s HTTP/1.1\r\nHost: %s\r\n", req->method,
+	    req->path, req->authority ? req->authority : ur->srv->name) < 0)
+		goto out;
+	for (i = 0; i < req->headers.n; i++) {
+		const struct hdr *h = &req->headers.v[i];
+
+		if (ur_skip_field(req, h))
+			continue;
+		if (evbuffer_add(b, h->name, h->nlen) ||
+		    evbuffer_add(b, ": ", 2) ||
+		    evbuffer_add(b, h->value, h->vlen) ||
+		    evbuffer_add(b, "\r\n", 2))
+			goto out;
+	}
+	/* HTTP/2 may split cookies into several fields; HTTP/1.1 wants one. */
+	for (i = 0; i < req->headers.n; i++) {
+		const struct hdr *h = &req->headers.v[i];
+
+		if (strcmp(h->name, "cookie") != 0)
+			continue;
+		if ((ncookie++ ? evbuffer_add(b, "; ", 2) :
+		    evbuffer_add(b, "Cookie: ", 8)) ||
+		    evbuffer_add(b, h->value, h->vlen))
+			goto out;
+	}
+	if (ncookie && evbuffer_add(b, "\r\n", 2))
+		goto out;
+	if (evbuffer_add_printf(b, "X-Forwarded-For: %s\r\n"
+	    "X-Forwarded-Proto: %s\r\n", client_addr, req->scheme) < 0)
+		goto out;
+	if (req->has_body && req->content_length >= 0) {
+		if (evbuffer_add_printf(b, "Content-Length: %lld\r\n",
+		    (long long)req->content_length) < 0)
+			goto out;
+	} else if (req->has_body) {
+		ur->flags |= UR_F_CHUNKED;
+		if (evbuffer_add(b, "Transfer-Encoding: chunked\r\n", 28))
+			goto out;
+	} else if (req->content_length == 0 || strcmp(req->method, "POST") == 0 ||
+	    strcmp(req->method, "PUT") == 0 || strcmp(req->method, "PATCH") == 0) {
+		if (evbuffer_add(b, "Content-Length: 0\r\n", 19))
+			goto out;
+	}
+	if (evbuffer_add(b, "\r\n", 2))
+		goto out;
+	ur->headlen = evbuffer_get_length(b);
+	if ((ur->head = malloc(ur->headlen)) == NULL)
+		goto out;
+	evbuffer_remove(b, ur->head, ur->headlen);
+	rc = 0;
+out:
+	evbuffer_free(b);
+	return rc;
+}
+
+/* ---- the request side --------------------------------------------------- */
+
+static void
+ur_fail_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct ups_req *ur = arg;
+
+	ur->flags |= UR_F_FINISHED;
+	ur->ops->on_error(ur->arg, ur->fail_status);
+}
+
+/* ur_fail_later() reports status from the event loop, never synchronously. */
+static void
+ur_fail_later(struct ups_req *ur, int status)
+{
+	ur->fail_status = status;
+	event_active(&ur->fail_ev, EV_TIMEOUT, 0);
+}
+
+static void
+ur_detach(struct ups_req *ur, int keep)
+{
+	struct ups_conn		*uc = ur->uc;
+	struct ups_server	*srv = ur->srv;
+	struct evbuffer		*in, *out;
+
+	if (uc == NULL)
+		return;
+	ur->uc = NULL;
+	uc->req = NULL;
+	out = bufferevent_get_output(uc->bev);
+	in = bufferevent_get_input(uc->bev);
+	evbuffer_remove_cb(out, uc_output_cb, uc);
+	if (!keep || srv->nidle >= srv->pool->keepalive ||
+	    evbuffer_get_length(out) > 0 || evbuffer_get_length(in) > 0 ||
+	    !(ur->flags & UR_F_BODY_END)) {
+		uc_free(uc);
+		return;
+	}
+	uc->state = UC_IDLE;
+	uc->done = 0;
+	TAILQ_INSERT_HEAD(&srv->idle, uc, link);
+	srv->nidle++;
+	bufferevent_set_timeouts(uc->bev, &srv->pool->idle_tv, NULL);
+	bufferevent_enable(uc->bev, EV_READ);
+}
+
+static struct ups_conn *
+uc_new(struct ups_server *srv)
+{
+	struct ups_pool	*pool = srv->pool;
+	struct ups_conn	*uc;
+
+	if ((uc = calloc(1, sizeof(*uc))) == NULL)
+		return NULL;
+	uc->srv = srv;
+	uc->bev = bufferevent_socket_new(pool->base, -1,
+	    BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
+	if (uc->bev == NULL) {
+		free(uc);
+		return NULL;
+	}
+	bufferevent_setcb(uc->bev, uc_read_cb, NULL, uc_event_cb, uc);
+	bufferevent_set_timeouts(uc->bev, &pool->connect_tv, &pool->connect_tv);
+	if (bufferevent_socket_connect(uc->bev, (struct sockaddr *)&srv->addr,
+	    (int)srv->addrlen) < 0) {
+		log_warn("upstream %s: connect: %s", srv->name, strerror(errno));
+		uc_free(uc);
+		return NULL;
+	}
+	return uc;
+}
+
+/*
+ * ur_attach() gives ur a connection (a pooled one unless fresh) and writes
+ * the head and whatever body is queued.  Returns 0, or -1 after scheduling
+ * a 502.
+ */
+static int
+ur_attach(struct ups_req *ur, int fresh)
+{
+	struct ups_server	*srv = ur->srv;
+	struct ups_conn		*uc = NULL;
+	struct evbuffer		*out;
+
+	if (!fresh && (uc = TAILQ_FIRST(&srv->idle)) != NULL) {
+		TAILQ_REMOVE(&srv->idle, uc, link);
+		srv->nidle--;
+		uc->reused = 1;
+		bufferevent_set_timeouts(uc->bev, &srv->pool->response_tv,
+		    &srv->pool->response_tv);
+	} else if ((uc = uc_new(srv)) == NULL) {
+		ur_fail_later(ur, 502);
+		return -1;
+	}
+	uc->state = UC_ACTIVE;
+	uc->req = ur;
+	ur->uc = uc;
+	http_parser_init(&uc->parser, HTTP_RESPONSE);
+	uc->parser.data = uc;
+	out = bufferevent_get_output(uc->bev);
+	if (evbuffer_add(out, ur->head, ur->headlen) < 0 ||
+	    evbuffer_add_buffer(out, ur->body) < 0) {
+		ur_detach(ur, 0);
+		ur_fail_later(ur, 502);
+		return -1;
+	}
+	evbuffer_add_cb(out, uc_output_cb, uc);
+	bufferevent_enable(uc->bev, (ur->flags & UR_F_PAUSED) ? EV_WRITE :
+	    EV_READ | EV_WRITE);
+	return 0;
+}
+
+struct ups_req *
+ups_req_new(struct ups_pool *pool, const struct http_req *req,
+    const char *client_addr, const struct ups_req_ops *ops, void *arg)
+{
+	struct ups_req *ur;
+
+	if (pool->nservers == 0 || (ur = calloc(1, sizeof(*ur))) == NULL)
+		return NULL;
+	ur->pool = pool;
+	ur->srv = &pool->servers[pool->next++ % pool->nservers];
+	ur->ops = ops;
+	ur->arg = arg;
+	ur->resp.content_length = -1;
+	event_assign(&ur->fail_ev, pool->base, -1, 0, ur_fail_cb, ur);
+	if (http_method_idempotent(req->method))
+		ur->flags |= UR_F_IDEMPOTENT;
+	if (strcmp(req->method, "HEAD") == 0)
+		ur->flags |= UR_F_HEAD_REQ;
+	if (!req->has_body)
+		ur->flags |= UR_F_BODY_END;
+	if ((ur->body = evbuffer_new()) == NULL ||
+	    ur_serialize(ur, req, client_addr) < 0) {
+		ups_req_free(ur);
+		return NULL;
+	}
+	ur_attach(ur, 0);
+	return ur;
+}
+
+static struct evbuffer *
+ur_body_out(struct ups_req *ur)
+{
+	return ur->uc ? bufferevent_get_output(ur->uc->bev) : ur->body;
+}
+
+int
+ups_req_body(struct ups_req *ur, const uint8_t *data, size_t len)
+{
+	struct evbuffer	*out;
+	char		 size[24];
+	int		 n;
+
+	if (len == 0 || (ur->flags & (UR_F_BODY_END | UR_F_FINISHED)))
+		return 0;
+	out = ur_body_out(ur);
+	ur->body_total += len;
+	if (ur->flags & UR_F_CHUNKED) {
+		n = snprintf(size, sizeof(size), "%zx\r\n", len);
+		if (evbuffer_add(out, size, (size_t)n) ||
+		    evbuffer_add(out, data, len) || evbuffer_add(out, "\r\n", 2))
+			return -ENOMEM;
+		return 0;
+	}
+	return evbuffer_add(out, data, len) ? -ENOMEM : 0;
+}
+
+int
+ups_req_body_end(struct ups_req *ur)
+{
+	if (ur->flags & (UR_F_BODY_END | UR_F_FINISHED))
+		return 0;
+	ur->flags |= UR_F_BODY_END;
+	if ((ur->flags & UR_F_CHUNKED) &&
+	    evbuffer_add(ur_body_out(ur), "0\r\n\r\n", 5))
+		return -ENOMEM;
+	return 0;
+}
+
+size_t
+ups_req_buffered(const struct ups_req *ur)
+{
+	if (ur->uc)
+		return evbuffer_get_length(bufferevent_get_output(ur->uc->bev));
+	return evbuffer_get_length(ur->body);
+}
+
+void
+ups_req_pause(struct ups_req *ur, int pause)
+{
+	if (pause)
+		ur->flags |= UR_F_PAUSED;
+	else
+		ur->flags &= ~UR_F_PAUSED;
+	if (ur->uc == NULL)
+		return;
+	if (pause)
+		bufferevent_disable(ur->uc->bev, EV_READ);
+	else
+		bufferevent_enable(ur->uc->bev, EV_READ);
+}
+
+void
+ups_req_free(struct ups_req *ur)
+{
+	if (ur == NULL)
+		return;
+	/* An unfinished exchange leaves the connection in an unknown state. */
+	ur_detach(ur, 0);
+	event_del(&ur->fail_ev);
+	evbuffer_free(ur->body);
+	free(ur->head);
+	hdrlist_clear(&ur->resp.headers);
+	hdrlist_clear(&ur->trailers);
+	hdr_acc_free(&ur->acc);
+	free(ur);
+}
+
+/* ---- the response side --------------------------------------------------- */
+
+static void
+ur_error(struct ups_req *ur, int status)
+{
+	int keep_going = ur->flags & UR_F_HEAD_SENT;
+
+	ur_detach(ur, 0);
+	ur->flags |= UR_F_FINISHED;
+	ur->ops->on_error(ur->arg, keep_going ? 0 : status);
+}
+
+static int
+uc_on_message_begin(http_parser *p)
+{
+	struct ups_conn *uc = p->data;
+
+	uc->req->flags |= UR_F_GOT_BYTES;
+	return 0;
+}
+
+static int
+uc_on_header_field(http_parser *p, const char *at, size_t len)
+{
+	struct ups_req *ur = ((struct ups_conn *)p->data)->req;
+	struct hdrlist *l = (ur->flags & UR_F_HEAD_SENT) ? &ur->trailers :
+	    &ur->resp.headers;
+
+	return hdr_acc_field(&ur->acc, l, at, len) ? -1 : 0;
+}
+
+static int
+uc_on_header_value(http_parser *p, const char *at, size_t len)
+{
+	struct ups_req *ur = ((struct ups_conn *)p->data)->req;
+
+	return hdr_acc_value(&ur->acc, at, len) ? -1 : 0;
+}
+
+/* uc_filter_fields() drops fields the front end must not pass on. */
+static void
+uc_filter_fields(struct hdrlist *l)
+{
+	struct hdrlist	 copy = *l;
+	uint32_t	 i, j = 0;
+
+	for (i = 0; i < l->n; i++) {
+		struct hdr *h = &l->v[i];
+
+		if (hdr_hop_by_hop(h->name, h->nlen) ||
+		    hdr_in_connection(&copy, h->name, h->nlen) ||
+		    strcmp(h->name, "content-length") == 0) {
+			l->bytes -= h->nlen + h->vlen;
+			free(h->name);
+			continue;
+		}
+		l->v[j++] = *h;
+	}
+	l->n = j;
+}
+
+static int
+uc_on_headers_complete(http_parser *p)
+{
+	struct ups_conn	*uc = p->data;
+	struct ups_req	*ur = uc->req;
+	struct ups_resp	*r = &ur->resp;
+
+	if (hdr_acc_flush(&ur->acc, &r->headers) < 0)
+		return -1;
+	if (p->status_code < 200) {
+		/* Interim responses (100 Continue, 103) are not passed on. */
+		uc->in_1xx = 1;
+		hdrlist_clear(&r->headers);
+		return 0;
+	}
+	r->status = p->status_code;
+	if (!(p->flags & F_CHUNKED) && p->content_length != ULLONG_MAX &&
+	    p->content_length <= INT64_MAX)
+		r->content_length = (int64_t)p->content_length;
+	uc_filter_fields(&r->headers);
+	r->has_body = !((ur->flags & UR_F_HEAD_REQ) || r->status == 204 ||
+	    r->status == 304 || r->content_length == 0);
+	ur->flags |= UR_F_HEAD_SENT;
+	ur->ops->on_head(ur->arg, r);
+	/* Tell the parser a HEAD response has no body. */
+	return (ur->flags & UR_F_HEAD_REQ) ? 1 : 0;
+}
+
+static int
+uc_on_body(http_parser *p, const char *at, size_t len)
+{
+	struct ups_req *ur = ((struct ups_conn *)p->data)->req;
+
+	ur->ops->on_body(ur->arg, (const uint8_t *)at, len);
+	return 0;
+}
+
+static int
+uc_on_message_complete(http_parser *p)
+{
+	struct ups_conn	*uc = p->data;
+	struct ups_req	*ur = uc->req;
+
+	if (uc->in_1xx) {
+		uc->in_1xx = 0;
+		return 0;
+	}
+	if (hdr_acc_flush(&ur->acc, &ur->trailers) < 0)
+		return -1;
+	uc_filter_fields(&ur->trailers);
+	uc->done = 1;
+	/* Stop here: bytes after the response are not ours to parse. */
+	http_parser_pause(p, 1);
+	return 0;
+}
+
+static const http_parser_settings uc_parser_settings = {
+	.on_message_begin = uc_on_message_begin,
+	.on_header_field = uc_on_header_field,
+	.on_header_value = uc_on_header_value,
+	.on_headers_complete = uc_on_headers_complete,
+	.on_body = uc_on_body,
+	.on_message_complete = uc_on_message_complete,
+};
+
+static void
+ur_finish(struct ups_req *ur)
+{
+	struct ups_conn *uc = ur->uc;
+
+	ur_detach(ur, http_should_keep_alive(&uc->parser));
+	ur->flags |= UR_F_FINISHED;
+	ur->ops->on_end(ur->arg, &ur->trailers);
+}
+
+/* uc_parse() feeds len bytes to the parser.  Returns bytes used, or -1. */
+static ssize_t
+uc_parse(struct ups_conn *uc, const char *data, size_t len)
+{
+	size_t			n;
+	enum http_errno		err;
+
+	n = http_parser_execute(&uc->parser, &uc_parser_settings, data, len);
+	err = HTTP_PARSER_ERRNO(&uc->parser);
+	if (err != HPE_OK && err != HPE_PAUSED) {
+		log_info("upstream %s: bad response: %s", uc->srv->name,
+		    http_errno_description(err));
+		return -1;
+	}
+	return (ssize_t)n;
+}
+
+static void
+uc_read_cb(struct bufferevent *bev, void *arg)
+{
+	struct ups_conn	*uc = arg;
+	struct ups_req	*ur = uc->req;
+	struct evbuffer	*in = bufferevent_get_input(bev);
+
+	if (uc->state == UC_IDLE) {
+		/* An idle upstream has nothing to say to us. */
+		uc_free(uc);
+		return;
+	}
+	while (!uc->done && evbuffer_get_length(in) > 0) {
+		struct evbuffer_iovec	v;
+		ssize_t			n;
+
+		evbuffer_peek(in, -1, NULL, &v, 1);
+		if ((n = uc_parse(uc, v.iov_base, v.iov_len)) < 0) {
+			ur_error(ur, 502);
+			return;
+		}
+		evbuffer_drain(in, (size_t)n);
+	}
+	if (uc->done)
+		ur_finish(ur);
+}
+
+static void
+uc_event_cb(struct bufferevent *bev, short what, void *arg)
+{
+	struct ups_conn	*uc = arg;
+	struct ups_req	*ur = uc->req;
+	int		 fresh_needed;
+
+	if (what & BEV_EVENT_CONNECTED) {
+		int one = 1;
+
+		uc->connected = 1;
+		setsockopt(bufferevent_getfd(bev), IPPROTO_TCP, TCP_NODELAY,
+		    &one, sizeof(one));
+		bufferevent_set_timeouts(bev, &uc->srv->pool->response_tv,
+		    &uc->srv->pool->response_tv);
+		return;
+	}
+	if (uc->state == UC_IDLE) {
+		uc_free(uc);
+		return;
+	}
+	if ((what & BEV_EVENT_EOF) && uc->parser.http_errno == HPE_OK &&
+	    (ur->flags & UR_F_GOT_BYTES)) {
+		/* EOF ends a close-delimited body. */
+		if (uc_parse(uc, NULL, 0) == 0 && uc->done) {
+			ur_finish(ur);
+			return;
+		}
+	}
+	if (!uc->connected)
+		log_warn("upstream %s: connect failed: %s", uc->srv->name,
+		    (what & BEV_EVENT_TIMEOUT) ? "timed out" :
+		    evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
+	else if (what & BEV_EVENT_TIMEOUT)
+		log_info("upstream %s: timed out", uc->srv->name);
+	/*
+	 * A pooled connection the upstream closed just as we reused it: send
+	 * an idempotent request without body once more, on a new connection.
+	 */
+	fresh_needed = uc->reused && !(what & BEV_EVENT_TIMEOUT) &&
+	    !(ur->flags & (UR_F_GOT_BYTES | UR_F_RETRIED)) &&
+	    (ur->flags & UR_F_IDEMPOTENT) && ur->body_total == 0;
+	if (fresh_needed) {
+		ur_detach(ur, 0);
+		ur->flags |= UR_F_RETRIED;
+		if (ur->flags & UR_F_CHUNKED && ur->flags & UR_F_BODY_END)
+			evbuffer_add(ur->body, "0\r\n\r\n", 5);
+		ur_attach(ur, 1);
+		return;
+	}
+	ur_error(ur, (what & BEV_EVENT_TIMEOUT) ? 504 : 502);
+}
+
+static void
+uc_output_cb(struct evbuffer *buf, const struct evbuffer_cb_info *info,
+    void *arg)
+{
+	struct ups_conn *uc = arg;
+
+	if (info->n_deleted > 0 && uc->req != NULL)
+		uc->req->ops->on_body_sent(uc->req->arg, info->n_deleted);
+}

@@ -1,0 +1,284 @@
+"""Shared pieces of the integration tests.
+
+Every test starts the real h2guard binary on 127.0.0.1 with free ports, in
+front of the real test upstream (tests/upstream/h2guard-upstream), and drives
+it with real clients (curl, nghttp, h2load, python3-h2, raw sockets).
+
+Environment (set by `make check`): H2GUARD_BIN, H2GUARD_UPSTREAM,
+H2GUARD_SRCDIR; optional H2SPEC.  A test that lacks an optional tool exits 77
+(skip); it never passes silently.
+"""
+
+import atexit
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+SKIP = 77
+
+BIN = os.environ.get("H2GUARD_BIN", "h2guard")
+UPSTREAM_BIN = os.environ.get("H2GUARD_UPSTREAM", "h2guard-upstream")
+SRCDIR = os.environ.get("H2GUARD_SRCDIR", os.path.join(os.path.dirname(__file__), "..", ".."))
+
+_procs = []
+_tmp = tempfile.mkdtemp(prefix="h2guard-test-")
+
+
+def _cleanup():
+    for p in _procs:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+    shutil.rmtree(_tmp, ignore_errors=True)
+
+
+atexit.register(_cleanup)
+
+
+def tmpdir():
+    return _tmp
+
+
+def log(*args):
+    print(*args, flush=True)
+
+
+def fail(msg):
+    log("FAIL: " + msg)
+    sys.exit(1)
+
+
+def check(cond, msg):
+    if not cond:
+        fail(msg)
+    log("ok: " + msg)
+
+
+def skip(msg):
+    log("SKIP: " + msg)
+    sys.exit(SKIP)
+
+
+def need(tool):
+    path = shutil.which(tool)
+    if path is None:
+        skip(tool + " is not installed")
+    return path
+
+
+def free_port(host="127.0.0.1"):
+    fam = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(fam, socket.SOCK_STREAM) as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+
+
+def wait_port(port, host="127.0.0.1", timeout=10.0, proc=None):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if proc is not None and proc.poll() is not None:
+            return False
+        try:
+            with socket.create_connection((host, port), timeout=0.5):
+                return True
+        except OSError:
+            time.sleep(0.02)
+    return False
+
+
+def run(cmd, timeout=60, check_rc=True, input=None):
+    """Runs cmd (a list); returns CompletedProcess with text stdout/stderr."""
+    r = subprocess.run(cmd, capture_output=True, timeout=timeout, input=input)
+    r.out = r.stdout.decode("utf-8", "replace")
+    r.err = r.stderr.decode("utf-8", "replace")
+    if check_rc and r.returncode != 0:
+        fail("%s exited %d\nstdout: %s\nstderr: %s" % (" ".join(cmd), r.returncode, r.out[-2000:], r.err[-2000:]))
+    return r
+
+
+def make_cert():
+    """Returns (cert, key) paths of a fresh self-signed EC certificate."""
+    cert = os.path.join(_tmp, "cert.pem")
+    key = os.path.join(_tmp, "key.pem")
+    if not os.path.exists(cert):
+        run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+             "-nodes", "-days", "2", "-subj", "/CN=localhost",
+             "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1,IP:::1",
+             "-keyout", key, "-out", cert])
+    return cert, key
+
+
+class Upstream:
+    """The test upstream: counts requests, echoes, slow/silent endpoints."""
+
+    def __init__(self, listen="127.0.0.1:0"):
+        self.proc = subprocess.Popen([UPSTREAM_BIN, "--listen", listen],
+                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        _procs.append(self.proc)
+        line = self.proc.stdout.readline().decode()
+        if not line.startswith("READY "):
+            fail("upstream did not start: %r %s" % (line, self.proc.stderr.read().decode()))
+        self.port = int(line.split()[1])
+        self.addr = "127.0.0.1:%d" % self.port
+
+    def get(self, path):
+        with socket.create_connection(("127.0.0.1", self.port), timeout=5) as s:
+            s.sendall(("GET %s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n" % path).encode())
+            data = b""
+            while True:
+                d = s.recv(65536)
+                if not d:
+                    break
+                data += d
+        return data.split(b"\r\n\r\n", 1)[1].decode()
+
+    def count(self, reset=False):
+        return int(self.get("/__count" + ("?reset=1" if reset else "")).strip())
+
+    def conns(self):
+        d = dict(kv.split("=") for kv in self.get("/__conns").split())
+        return int(d["accepted"]), int(d["open"])
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(10)
+
+
+class H2guard:
+    """The real h2guard binary with a generated configuration.
+
+    Listens on a clear-text port (h2c + HTTP/1.1) and, when tls, a TLS port.
+    extra: more configuration lines.  upstreams: list of "host:port" strings.
+    """
+
+    def __init__(self, upstreams, tls=True, extra="", ipv6=False):
+        self.port = free_port()
+        self.tls_port = free_port() if tls else None
+        self.port6 = free_port("::1") if ipv6 else None
+        lines = ["# generated by the integration tests",
+                 "listen 127.0.0.1:%d" % self.port]
+        if tls:
+            cert, key = make_cert()
+            lines += ["listen 127.0.0.1:%d tls" % self.tls_port,
+                      "tls_certificate %s" % cert,
+                      "tls_certificate_key %s" % key]
+        if ipv6:
+            lines.append("listen [::1]:%d" % self.port6)
+        for u in upstreams:
+            lines.append("upstream %s" % u)
+        lines.append(extra)
+        self.conf = os.path.join(_tmp, "h2guard-%d.conf" % self.port)
+        with open(self.conf, "w") as f:
+            f.write("\n".join(lines) + "\n")
+        self.logpath = self.conf + ".log"
+        self.logf = open(self.logpath, "wb")
+        self.proc = subprocess.Popen([BIN, "-c", self.conf], stdout=self.logf, stderr=self.logf)
+        _procs.append(self.proc)
+        for p in (self.port, self.tls_port):
+            if p and not wait_port(p, proc=self.proc):
+                fail("h2guard did not start:\n" + self.log())
+        self.url = "http://127.0.0.1:%d" % self.port
+        self.tls_url = "https://127.0.0.1:%d" % self.tls_port if tls else None
+
+    def log(self):
+        with open(self.logpath, "rb") as f:
+            return f.read().decode("utf-8", "replace")
+
+    def rss_kib(self):
+        with open("/proc/%d/status" % self.proc.pid) as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1])
+        return 0
+
+    def stop(self):
+        """SIGTERM; fails the test unless h2guard exits 0 (sanitizers report leaks by exit code)."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                fail("h2guard did not stop on SIGTERM\n" + self.log()[-3000:])
+        self.logf.close()
+        if self.proc.returncode != 0:
+            fail("h2guard exited %d\n%s" % (self.proc.returncode, self.log()[-6000:]))
+
+
+def curl(args, timeout=60, check_rc=True):
+    """Runs curl -sS with args; returns CompletedProcess (out = body)."""
+    return run(["curl", "-sS", "-k", "--max-time", str(timeout)] + args, timeout=timeout + 5, check_rc=check_rc)
+
+
+def pattern(n):
+    """The bytes /bytes/N of the test upstream returns: byte i is i % 251."""
+    block = bytes(range(251))
+    return (block * (n // 251 + 1))[:n]
+
+
+def sanitized():
+    """True when h2guard was built with AddressSanitizer (memory figures differ)."""
+    r = subprocess.run(["ldd", BIN], capture_output=True)
+    return b"libasan" in r.stdout
+
+
+class RawUpstream:
+    """A hand-written HTTP/1.1 upstream for behaviours evhttp cannot show.
+
+    handler(conn_index, nth_request_on_conn, head_bytes) returns
+    (response_bytes, close_after); request bodies are not read.
+    It answers one request at a time per connection, in a thread.
+    """
+
+    def __init__(self, handler):
+        import threading
+        self.handler = handler
+        self.sock = socket.socket()
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(64)
+        self.port = self.sock.getsockname()[1]
+        self.addr = "127.0.0.1:%d" % self.port
+        self.accepted = 0
+        self.requests = 0
+        self.closed = 0
+        t = threading.Thread(target=self._accept, daemon=True)
+        t.start()
+
+    def _accept(self):
+        import threading
+        while True:
+            try:
+                c, _ = self.sock.accept()
+            except OSError:
+                return
+            self.accepted += 1
+            threading.Thread(target=self._serve, args=(c, self.accepted), daemon=True).start()
+
+    def _serve(self, c, idx):
+        buf = b""
+        nth = 0
+        try:
+            while True:
+                while b"\r\n\r\n" not in buf:
+                    d = c.recv(65536)
+                    if not d:
+                        return
+                    buf += d
+                head, buf = buf.split(b"\r\n\r\n", 1)
+                self.requests += 1
+                nth += 1
+                resp, close = self.handler(idx, nth, head)
+                if resp:
+                    c.sendall(resp)
+                if close:
+                    return
+        finally:
+            self.closed += 1
+            c.close()

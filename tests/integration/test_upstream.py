@@ -1,0 +1,91 @@
+"""Upstream failures and pooling: connection refused -> 502, silence -> 504,
+a pooled connection closed by the upstream -> the idempotent request is
+retried once, unix socket upstreams, round robin, trailers."""
+
+import os
+import time
+
+from harness import (H2guard, RawUpstream, Upstream, check, curl, free_port,
+                     need, run, tmpdir)
+
+import subprocess
+
+# Nothing listens on this port: 502 with a short body, over h2 and HTTP/1.1.
+dead = "127.0.0.1:%d" % free_port()
+g = H2guard([dead])
+for url, proto in ((g.tls_url, "--http2"), (g.url, "--http1.1"), (g.url, "--http2-prior-knowledge")):
+    r = curl([proto, "-w", " %{http_code}", url + "/x"])
+    check(r.out == "502 Bad Gateway\n 502", "upstream down -> 502 over %s: %r" % (proto, r.out))
+g.stop()
+
+# An upstream that accepts and never answers: 504 after upstream_response_timeout.
+up = Upstream()
+g = H2guard([up.addr], extra="upstream_response_timeout 1s")
+t0 = time.time()
+r = curl(["--http2", "-w", " %{http_code}", g.tls_url + "/silent"])
+check(r.out == "504 Gateway Timeout\n 504", "silent upstream -> 504 over h2: %r" % r.out)
+r = curl(["--http1.1", "-w", " %{http_code}", g.url + "/silent"])
+check(r.out == "504 Gateway Timeout\n 504", "silent upstream -> 504 over HTTP/1.1")
+# The other streams of the connection are not affected.
+r = curl(["--http2", "-w", " %{http_code}", "--parallel", "--parallel-immediate", g.tls_url + "/silent",
+          g.tls_url + "/fine"])
+check("504" in r.out and "ok GET /fine" in r.out, "a 504 on one stream leaves the others served")
+g.stop()
+up.stop()
+
+
+# A keep-alive upstream that closes a connection when a second request
+# arrives on it, without answering: what a reused pooled connection meets when
+# the upstream's idle timer fired just before.
+def close_on_reuse(idx, nth, head):
+    if nth > 1:
+        return (b"", True)
+    body = b"conn %d\n" % idx
+    return (b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % len(body) + body, False)
+
+
+raw = RawUpstream(close_on_reuse)
+g = H2guard([raw.addr])
+results = []
+for i in range(4):
+    r = curl(["--http1.1", "-w", " %{http_code}", g.url + "/r%d" % i])
+    results.append(r.out)
+check(results == ["conn %d\n 200" % (i + 1) for i in range(4)],
+      "each GET that met a closed pooled connection was retried on a new one: %r" % results)
+n = raw.requests
+r = curl(["--http1.1", "-w", " %{http_code}", "-X", "POST", g.url + "/post"])
+check(r.out == "502 Bad Gateway\n 502" and raw.requests == n + 1,
+      "a POST that met a closed pooled connection is not sent twice: 502")
+g.stop()
+
+
+# Trailers from a chunked upstream response are passed on over h2.
+def trailers(idx, nth, head):
+    return (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nTrailer: x-checksum\r\n\r\n"
+            b"5\r\nhello\r\n0\r\nx-checksum: abc123\r\n\r\n", False)
+
+
+raw = RawUpstream(trailers)
+g = H2guard([raw.addr])
+need("nghttp")
+r = run(["nghttp", "-v", g.url + "/t"])
+check("hello" in r.out and "x-checksum: abc123" in r.out, "trailers reach an h2 client")
+r = curl(["--http1.1", "--raw", g.url + "/t"])
+check("x-checksum: abc123" in r.out and "hello" in r.out, "trailers reach an HTTP/1.1 client (chunked)")
+g.stop()
+
+# Unix socket upstream and round robin over two servers.
+sock = os.path.join(tmpdir(), "up.sock")
+p = subprocess.Popen([os.environ.get("H2GUARD_UPSTREAM"), "--unix", sock], stdout=subprocess.PIPE)
+check(p.stdout.readline().startswith(b"READY"), "unix socket upstream started")
+up = Upstream()
+g = H2guard(["unix:" + sock, up.addr])
+up.count(reset=True)
+for i in range(10):
+    r = curl(["--http2", g.tls_url + "/rr%d" % i])
+    check(r.out == "ok GET /rr%d\n" % i, "request %d answered" % i)
+check(up.count() == 5, "round robin: the TCP upstream got 5 of 10 requests, the unix one the rest")
+g.stop()
+up.stop()
+p.terminate()
+p.wait()
