@@ -36,6 +36,7 @@
 #define H2S_OUT_LOW	(16 * 1024)	/* produce again below this */
 #define H2S_RESP_HIGH	(256 * 1024)	/* pause the upstream above this */
 #define H2S_RESP_LOW	(64 * 1024)	/* resume it below this */
+#define H2S_GAPS	4		/* skipped stream id ranges remembered */
 
 #define ST_F_PENDING	0x01	/* in s->pending, head not dispatched yet */
 #define ST_F_REQ_END	0x02	/* the client ended its request */
@@ -77,6 +78,10 @@ struct h2s_session {
 	enum h2s_timer			 timer;
 	int				 seen_request;
 	int				 got_data;	/* DATA in this read */
+	int32_t				 max_stream_id;	/* highest client stream seen */
+	/* Stream ids the client skipped: closed without ever being opened. */
+	struct { int32_t lo, hi; }	 gaps[H2S_GAPS];
+	unsigned			 ngaps;
 };
 
 static const struct ups_req_ops h2s_ups_ops;
@@ -383,6 +388,43 @@ h2s_dispatch_pending(struct h2s_session *s)
 
 /* ---- nghttp2 callbacks ------------------------------------------------------ */
 
+/*
+ * nghttp2 ignores a HEADERS frame on a lower stream id than the last one, as
+ * it cannot tell a stream it never saw from one it forgot.  We can for ids
+ * the client skipped (RFC 9113 5.1.1: implicitly closed): that is a
+ * connection error.  Only a few gap ranges are kept; a client that opens
+ * streams in order has none.
+ */
+static int
+h2s_on_begin_frame(nghttp2_session *ng, const nghttp2_frame_hd *hd,
+    void *user_data)
+{
+	struct h2s_session	*s = user_data;
+	int32_t			 id = hd->stream_id;
+	unsigned		 i;
+
+	if (hd->type != NGHTTP2_HEADERS || id <= 0 || (id & 1) == 0)
+		return 0;
+	if (id > s->max_stream_id) {
+		if (id > s->max_stream_id + 2) {
+			if (s->ngaps == H2S_GAPS)
+				memmove(&s->gaps[0], &s->gaps[1],
+				    sizeof(s->gaps[0]) * --s->ngaps);
+			s->gaps[s->ngaps].lo = s->max_stream_id + 2;
+			s->gaps[s->ngaps++].hi = id - 2;
+		}
+		s->max_stream_id = id;
+		return 0;
+	}
+	for (i = 0; i < s->ngaps; i++)
+		if (id >= s->gaps[i].lo && id <= s->gaps[i].hi) {
+			nghttp2_session_terminate_session(ng,
+			    NGHTTP2_PROTOCOL_ERROR);
+			break;
+		}
+	return 0;
+}
+
 static int
 h2s_on_begin_headers(nghttp2_session *ng, const nghttp2_frame *frame,
     void *user_data)
@@ -542,6 +584,7 @@ h2s_new(struct conn *c)
 	TAILQ_INIT(&s->pending);
 	if (nghttp2_session_callbacks_new(&cbs) != 0)
 		goto out_free;
+	nghttp2_session_callbacks_set_on_begin_frame_callback(cbs, h2s_on_begin_frame);
 	nghttp2_session_callbacks_set_on_begin_headers_callback(cbs, h2s_on_begin_headers);
 	nghttp2_session_callbacks_set_on_header_callback(cbs, h2s_on_header);
 	nghttp2_session_callbacks_set_on_frame_recv_callback(cbs, h2s_on_frame_recv);

@@ -549,6 +549,14 @@ h1_parse(struct h1_conn *h)
 		if (err != HPE_OK) {
 			conn_log(h->conn, LOG_DEBUG, "bad HTTP/1.1 request: %s",
 			    http_errno_description(err));
+			/*
+			 * Not even a method: this peer does not speak HTTP/1
+			 * (a bad HTTP/2 preface, say); an HTTP/1.1 answer
+			 * would only be garbage to it.
+			 */
+			if (err == HPE_INVALID_METHOD && h->cur == NULL &&
+			    TAILQ_EMPTY(&h->reqs))
+				return -1;
 			h->closing = 1;
 			r = h->cur;
 			if (r != NULL && (r->flags & R_F_DISPATCHED))
