@@ -3,10 +3,12 @@
  */
 #include "config.h"
 
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <openssl/err.h>
 #include <openssl/ssl.h>
@@ -89,12 +91,23 @@ tls_ctx_new(const struct conf *conf, char **errors)
 	SSL_CTX_sess_set_cache_size(ctx, 20000);
 	SSL_CTX_set_alpn_select_cb(ctx, tls_alpn_select, NULL);
 
-	if (SSL_CTX_use_certificate_chain_file(ctx, conf->tls_certificate) != 1) {
+	if (access(conf->tls_certificate, R_OK) != 0) {
+		tls_error(errors, conf->path, conf->tls_certificate_line,
+		    "tls_certificate: cannot read \"%s\": %s",
+		    conf->tls_certificate, strerror(errno));
+		ok = 0;
+	} else if (SSL_CTX_use_certificate_chain_file(ctx,
+	    conf->tls_certificate) != 1) {
 		tls_error(errors, conf->path, conf->tls_certificate_line,
 		    "tls_certificate: cannot load \"%s\"", conf->tls_certificate);
 		ok = 0;
 	}
-	if (SSL_CTX_use_PrivateKey_file(ctx, conf->tls_certificate_key,
+	if (access(conf->tls_certificate_key, R_OK) != 0) {
+		tls_error(errors, conf->path, conf->tls_certificate_key_line,
+		    "tls_certificate_key: cannot read \"%s\": %s",
+		    conf->tls_certificate_key, strerror(errno));
+		ok = 0;
+	} else if (SSL_CTX_use_PrivateKey_file(ctx, conf->tls_certificate_key,
 	    SSL_FILETYPE_PEM) != 1) {
 		tls_error(errors, conf->path, conf->tls_certificate_key_line,
 		    "tls_certificate_key: cannot load \"%s\"",

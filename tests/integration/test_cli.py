@@ -47,7 +47,7 @@ with open(missing, "w") as f:
     f.write("listen 127.0.0.1:8443 tls\ntls_certificate /nonexistent/cert.pem\n"
             "tls_certificate_key %s\nupstream 127.0.0.1:8000\n" % key)
 r = run([BIN, "-t", "-c", missing], check_rc=False)
-check(r.returncode == 1 and r.err.startswith(missing + ":2: tls_certificate: cannot load"),
+check(r.returncode == 1 and r.err.startswith(missing + ':2: tls_certificate: cannot read "/nonexistent/cert.pem": No such file'),
       "an unreadable certificate is reported at its line: " + r.err.strip())
 
 r = run([BIN, "-t", "-c", "/nonexistent.conf"], check_rc=False)

@@ -17,9 +17,9 @@ for url in (g.tls_url, g.url):
     codes = re.search(r"status codes: (\d+) 2xx", r.out)
     check(m and m.group(4) == "2000" and m.group(5) == "0", "h2load %s: 2000 of 2000 succeeded" % url)
     check(codes and codes.group(1) == "2000", "all 2000 answered 200")
-    traffic = re.search(r"traffic: .*?(\d+) bytes total, .*? (\d+) bytes data", r.out)
-    check(traffic and int(traffic.group(2)) == 2000 * 2000, "every response body complete (%s data bytes)"
-          % (traffic.group(2) if traffic else "?"))
+    traffic = re.search(r"traffic: .*\((\d+)\) total, .*\((\d+)\) headers.*\((\d+)\) data", r.out)
+    check(traffic and int(traffic.group(3)) == 2000 * 2000, "every response body complete (%s data bytes)"
+          % (traffic.group(3) if traffic else "?"))
     check(up.count() == 2000, "the upstream received each request once")
 
 # Many connections at once, each with several streams, on both ports.
