@@ -6,7 +6,7 @@ import os
 import threading
 import time
 
-from harness import H2guard, Upstream, check, curl, pattern, tmpdir
+from harness import H2guard, Upstream, check, curl, pattern, sanitized, tmpdir
 
 N = 50 * 1024 * 1024
 up = Upstream()
@@ -56,7 +56,11 @@ stop.set()
 t.join()
 growth_mib = (peak[0] - base_rss) / 1024
 print("h2guard RSS: start %d KiB, peak %d KiB (+%.1f MiB)" % (base_rss, peak[0], growth_mib))
-check(growth_mib < 24, "h2guard's RSS grew by %.1f MiB (< 24) while moving 250 MB" % growth_mib)
+if sanitized():
+    # ASan's quarantine keeps freed memory resident: the figure means nothing.
+    print("AddressSanitizer build: RSS bound not checked")
+else:
+    check(growth_mib < 24, "h2guard's RSS grew by %.1f MiB (< 24) while moving 250 MB" % growth_mib)
 
 g.stop()
 up.stop()
