@@ -73,6 +73,7 @@ static const struct conf_key conf_keys[] = {
 	KEY_DUR(upstream_connect_timeout, "5s"),
 	KEY_DUR(upstream_response_timeout, "60s"),
 	KEY_NUM(upstream_keepalive, CONF_T_NUMBER, "32", "0", "100000"),
+	KEY_NUM(upstream_max_connections, CONF_T_NUMBER, "64", "1", "100000"),
 	KEY_DUR(upstream_idle_timeout, "60s"),
 	{ "log_level", CONF_T_LOGLEVEL, OFF(log_level), 0, "info", NULL, NULL },
 };

@@ -62,6 +62,7 @@ struct conf {
 	uint32_t upstream_connect_timeout;	/* ms; failure -> 502 */
 	uint32_t upstream_response_timeout;	/* ms; no response byte -> 504 */
 	uint32_t upstream_keepalive;		/* idle connections kept per server */
+	uint32_t upstream_max_connections;	/* per server; more requests wait */
 	uint32_t upstream_idle_timeout;		/* ms an idle pooled connection is kept */
 
 	int	 log_level;		/* LOG_ERR .. LOG_DEBUG from <syslog.h> */

@@ -263,7 +263,8 @@ conn_event_cb(struct bufferevent *bev, short what, void *arg)
 		return;
 	}
 	/* An HTTP/1.1 client may half-close after its last request. */
-	if ((what & BEV_EVENT_EOF) && c->state == CONN_H1 &&
+	if ((what & (BEV_EVENT_EOF | BEV_EVENT_ERROR)) == BEV_EVENT_EOF &&
+	    c->state == CONN_H1 &&
 	    h1_on_eof(c->h1) == 0)
 		return;
 	if (what & BEV_EVENT_ERROR) {

@@ -35,7 +35,9 @@ struct ups_server {
 	socklen_t		 addrlen;
 	char			*name;		/* owned, for logs */
 	TAILQ_HEAD(, ups_conn)	 idle;		/* owned: pooled connections */
+	TAILQ_HEAD(, ups_req)	 waiting;	/* borrowed: requests queued for a connection */
 	uint32_t		 nidle;
+	uint32_t		 nconns;	/* open: active, connecting and idle */
 };
 
 struct ups_pool {
@@ -47,6 +49,7 @@ struct ups_pool {
 	struct timeval		 response_tv;
 	struct timeval		 idle_tv;
 	uint32_t		 keepalive;	/* max idle connections per server */
+	uint32_t		 max_conns;	/* max open connections per server */
 };
 
 enum uc_state {
@@ -76,8 +79,10 @@ struct ups_conn {
 #define UR_F_IDEMPOTENT	0x40	/* method may be sent twice */
 #define UR_F_HEAD_REQ	0x80	/* HEAD: the response has no body */
 #define UR_F_CHUNKED	0x100	/* request body sent chunked */
+#define UR_F_WAITING	0x200	/* queued for a connection */
 
 struct ups_req {
+	TAILQ_ENTRY(ups_req)	 wlink;		/* in srv->waiting when UR_F_WAITING */
 	struct ups_pool		*pool;		/* borrowed */
 	struct ups_server	*srv;		/* borrowed */
 	const struct ups_req_ops *ops;		/* borrowed */
@@ -99,6 +104,8 @@ static void uc_read_cb(struct bufferevent *, void *);
 static void uc_event_cb(struct bufferevent *, short, void *);
 static void uc_output_cb(struct evbuffer *, const struct evbuffer_cb_info *, void *);
 static int ur_attach(struct ups_req *, int fresh);
+static int ur_start(struct ups_req *, struct ups_conn *);
+static void ur_wake_waiting(struct ups_server *, struct ups_conn *);
 
 static void
 tv_from_ms(struct timeval *tv, uint32_t ms)
@@ -125,6 +132,7 @@ ups_pool_new(struct event_base *base, const struct conf *conf)
 	tv_from_ms(&pool->response_tv, conf->upstream_response_timeout);
 	tv_from_ms(&pool->idle_tv, conf->upstream_idle_timeout);
 	pool->keepalive = conf->upstream_keepalive;
+	pool->max_conns = conf->upstream_max_connections;
 	STAILQ_FOREACH(cu, &conf->upstreams, link) {
 		struct ups_server *s = &pool->servers[pool->nservers];
 
@@ -132,6 +140,7 @@ ups_pool_new(struct event_base *base, const struct conf *conf)
 		memcpy(&s->addr, &cu->addr, sizeof(s->addr));
 		s->addrlen = cu->addrlen;
 		TAILQ_INIT(&s->idle);
+		TAILQ_INIT(&s->waiting);
 		if ((s->name = strdup(cu->name)) == NULL)
 			goto out_free_servers;
 		pool->nservers++;
@@ -155,6 +164,7 @@ uc_free(struct ups_conn *uc)
 		TAILQ_REMOVE(&uc->srv->idle, uc, link);
 		uc->srv->nidle--;
 	}
+	uc->srv->nconns--;
 	bufferevent_free(uc->bev);
 	free(uc);
 }
@@ -267,6 +277,11 @@ ur_fail_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct ups_req *ur = arg;
 
+	if (ur->flags & UR_F_WAITING) {
+		TAILQ_REMOVE(&ur->srv->waiting, ur, wlink);
+		ur->flags &= ~UR_F_WAITING;
+		log_info("upstream %s: no connection free in time", ur->srv->name);
+	}
 	ur->flags |= UR_F_FINISHED;
 	ur->ops->on_error(ur->arg, ur->fail_status);
 }
@@ -293,14 +308,22 @@ ur_detach(struct ups_req *ur, int keep)
 	out = bufferevent_get_output(uc->bev);
 	in = bufferevent_get_input(uc->bev);
 	evbuffer_remove_cb(out, uc_output_cb, uc);
-	if (!keep || srv->nidle >= srv->pool->keepalive ||
-	    evbuffer_get_length(out) > 0 || evbuffer_get_length(in) > 0 ||
-	    !(ur->flags & UR_F_BODY_END)) {
+	if (!keep || evbuffer_get_length(out) > 0 ||
+	    evbuffer_get_length(in) > 0 || !(ur->flags & UR_F_BODY_END)) {
+		uc_free(uc);
+		ur_wake_waiting(srv, NULL);
+		return;
+	}
+	uc->done = 0;
+	if (!TAILQ_EMPTY(&srv->waiting)) {
+		ur_wake_waiting(srv, uc);
+		return;
+	}
+	if (srv->nidle >= srv->pool->keepalive) {
 		uc_free(uc);
 		return;
 	}
 	uc->state = UC_IDLE;
-	uc->done = 0;
 	TAILQ_INSERT_HEAD(&srv->idle, uc, link);
 	srv->nidle++;
 	bufferevent_set_timeouts(uc->bev, &srv->pool->idle_tv, NULL);
@@ -322,6 +345,7 @@ uc_new(struct ups_server *srv)
 		free(uc);
 		return NULL;
 	}
+	srv->nconns++;
 	bufferevent_setcb(uc->bev, uc_read_cb, NULL, uc_event_cb, uc);
 	bufferevent_set_timeouts(uc->bev, &pool->connect_tv, &pool->connect_tv);
 	if (bufferevent_socket_connect(uc->bev, (struct sockaddr *)&srv->addr,
@@ -343,17 +367,60 @@ ur_attach(struct ups_req *ur, int fresh)
 {
 	struct ups_server	*srv = ur->srv;
 	struct ups_conn		*uc = NULL;
-	struct evbuffer		*out;
 
 	if (!fresh && (uc = TAILQ_FIRST(&srv->idle)) != NULL) {
 		TAILQ_REMOVE(&srv->idle, uc, link);
 		srv->nidle--;
-		uc->reused = 1;
-		bufferevent_set_timeouts(uc->bev, &srv->pool->response_tv,
-		    &srv->pool->response_tv);
+	} else if (!fresh && srv->nconns >= srv->pool->max_conns) {
+		/* Wait for a connection to finish; 504 if none does in time. */
+		ur->flags |= UR_F_WAITING;
+		TAILQ_INSERT_TAIL(&srv->waiting, ur, wlink);
+		ur->fail_status = 504;
+		event_add(&ur->fail_ev, &srv->pool->response_tv);
+		return 0;
 	} else if ((uc = uc_new(srv)) == NULL) {
 		ur_fail_later(ur, 502);
 		return -1;
+	}
+	return ur_start(ur, uc);
+}
+
+/*
+ * ur_wake_waiting() gives the first waiting request uc, a connection that
+ * just finished an exchange cleanly, or a new connection when uc is NULL
+ * (one was closed, so there is room for another).
+ */
+static void
+ur_wake_waiting(struct ups_server *srv, struct ups_conn *uc)
+{
+	struct ups_req *ur = TAILQ_FIRST(&srv->waiting);
+
+	if (ur == NULL) {
+		if (uc != NULL)
+			uc_free(uc);
+		return;
+	}
+	TAILQ_REMOVE(&srv->waiting, ur, wlink);
+	ur->flags &= ~UR_F_WAITING;
+	event_del(&ur->fail_ev);
+	if (uc == NULL && (uc = uc_new(srv)) == NULL) {
+		ur_fail_later(ur, 502);
+		return;
+	}
+	ur_start(ur, uc);
+}
+
+/* ur_start() writes ur's head and queued body on uc.  Returns 0 or -1. */
+static int
+ur_start(struct ups_req *ur, struct ups_conn *uc)
+{
+	struct ups_server	*srv = ur->srv;
+	struct evbuffer		*out;
+
+	if (uc->state == UC_IDLE || uc->connected) {
+		uc->reused = 1;
+		bufferevent_set_timeouts(uc->bev, &srv->pool->response_tv,
+		    &srv->pool->response_tv);
 	}
 	uc->state = UC_ACTIVE;
 	uc->req = ur;
@@ -469,6 +536,8 @@ ups_req_free(struct ups_req *ur)
 {
 	if (ur == NULL)
 		return;
+	if (ur->flags & UR_F_WAITING)
+		TAILQ_REMOVE(&ur->srv->waiting, ur, wlink);
 	/* An unfinished exchange leaves the connection in an unknown state. */
 	ur_detach(ur, 0);
 	event_del(&ur->fail_ev);

@@ -15,11 +15,12 @@ B=build
 command -v nghttpx >/dev/null || { echo "nghttpx missing: apt-get install nghttp2-proxy"; exit 1; }
 command -v h2load >/dev/null || { echo "h2load missing: apt-get install nghttp2-client"; exit 1; }
 tmp=$(mktemp -d)
-trap 'kill $(jobs -p) 2>/dev/null; wait 2>/dev/null; rm -rf "$tmp"' EXIT INT TERM
+trap 'kill $pids 2>/dev/null; rm -rf "$tmp"' EXIT INT TERM
 conf/gen-demo-cert.sh "$tmp"
 cert=$tmp/demo-cert.pem key=$tmp/demo-key.pem
 
 "$B/tests/upstream/h2guard-upstream" --listen 127.0.0.1:18000 >/dev/null &
+pids=$!
 cat >"$tmp/h2guard.conf" <<CONF
 listen 127.0.0.1:18443 tls
 listen 127.0.0.1:18080
@@ -29,9 +30,11 @@ upstream 127.0.0.1:18000
 log_level error
 CONF
 "$B/h2guard" -c "$tmp/h2guard.conf" &
+pids="$pids $!"
 nghttpx --workers=1 -f'127.0.0.1,19443' -f'127.0.0.1,19080;no-tls' \
 	-b'127.0.0.1,18000' --errorlog-file=/dev/null --backend-keep-alive-timeout=60s \
-	"$key" "$cert" &
+	"$key" "$cert" 2>/dev/null &
+pids="$pids $!"
 sleep 1
 
 run() {	# run URL: prints req/s
@@ -43,13 +46,13 @@ for proto in tls h2c; do
 	if [ $proto = tls ]; then a=https://127.0.0.1:18443/ b=https://127.0.0.1:19443/
 	else a=http://127.0.0.1:18080/ b=http://127.0.0.1:19080/; fi
 	run "$a" >/dev/null; run "$b" >/dev/null	# warm up
-	sa=0 sb=0
+	results=
 	for i in $(seq "$ROUNDS"); do
 		ra=$(run "$a"); rb=$(run "$b")
 		echo "$proto round $i: h2guard $ra req/s, nghttpx $rb req/s"
-		sa=$(echo "$sa + $ra" | bc -l); sb=$(echo "$sb + $rb" | bc -l)
+		results="$results $ra $rb"
 	done
-	printf '%s h2load -c 32 -m 16: h2guard %.0f req/s, nghttpx %.0f req/s, ratio %.2f\n' \
-		"$proto" "$(echo "$sa / $ROUNDS" | bc -l)" "$(echo "$sb / $ROUNDS" | bc -l)" \
-		"$(echo "$sa / $sb" | bc -l)"
+	echo "$results" | awk -v p="$proto" '{ for (i = 1; i <= NF; i += 2) { a += $i; b += $(i + 1) }
+		n = NF / 2; printf "%s h2load -c 32 -m 16: h2guard %.0f req/s, nghttpx %.0f req/s, ratio %.2f\n",
+		p, a / n, b / n, a / b }'
 done

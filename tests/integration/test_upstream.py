@@ -3,6 +3,7 @@ a pooled connection closed by the upstream -> the idempotent request is
 retried once, unix socket upstreams, round robin, trailers."""
 
 import os
+import socket
 import time
 
 from harness import (H2guard, RawUpstream, Upstream, check, curl, free_port,
@@ -30,6 +31,35 @@ check(r.out == "504 Gateway Timeout\n 504", "silent upstream -> 504 over HTTP/1.
 r = curl(["--http2", "-w", " %{http_code}", "--parallel", "--parallel-immediate", g.tls_url + "/silent",
           g.tls_url + "/fine"])
 check("504" in r.out and "ok GET /fine" in r.out, "a 504 on one stream leaves the others served")
+g.stop()
+up.stop()
+
+
+# At most upstream_max_connections per server: the rest wait their turn.
+need("h2load")
+up = Upstream()
+g = H2guard([up.addr], extra="upstream_max_connections 2\nupstream_response_timeout 2s")
+acc0, _ = up.conns()
+r = run(["h2load", "-n", "20", "-c", "1", "-m", "20", g.url + "/slow/100"], timeout=60)
+acc1, _ = up.conns()
+check("20 succeeded, 0 failed" in r.out, "20 concurrent requests through 2 upstream connections all succeed")
+check(acc1 - acc0 - 1 <= 2, "the upstream saw %d connections (at most 2)" % (acc1 - acc0 - 1))
+# A request still waiting for a connection after upstream_response_timeout: 504.
+# Two clients that never read keep both connections busy.
+holders = []
+for _ in range(2):
+    h = socket.create_connection(("127.0.0.1", g.port))
+    h.sendall(b"GET /bytes/1000000000 HTTP/1.1\r\nHost: x\r\n\r\n")
+    holders.append(h)
+time.sleep(0.5)
+r = curl(["--http2", "-o", "/dev/null", "-w", "%{http_code} %{time_total}", g.tls_url + "/queued"])
+check(r.out.startswith("504 ") and float(r.out.split()[1]) >= 1.5,
+      "a request queued behind busy connections times out with 504: %r" % r.out)
+for h in holders:
+    h.close()
+time.sleep(0.2)
+r = curl(["--http2", "-w", " %{http_code}", g.tls_url + "/after"])
+check(r.out == "ok GET /after\n 200", "once they are released, requests are served again: %r" % r.out)
 g.stop()
 up.stop()
 

@@ -101,6 +101,7 @@ check_defaults(const struct conf *conf)
 	ck_assert_uint_eq(conf->upstream_connect_timeout, 5000);
 	ck_assert_uint_eq(conf->upstream_response_timeout, 60000);
 	ck_assert_uint_eq(conf->upstream_keepalive, 32);
+	ck_assert_uint_eq(conf->upstream_max_connections, 64);
 	ck_assert_uint_eq(conf->upstream_idle_timeout, 60000);
 	ck_assert_int_eq(conf->log_level, LOG_INFO);
 }
