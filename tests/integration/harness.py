@@ -101,6 +101,16 @@ def run(cmd, timeout=60, check_rc=True, input=None):
     return r
 
 
+def read_all(sock):
+    """Reads sock until EOF; returns the bytes."""
+    chunks = []
+    while True:
+        d = sock.recv(65536)
+        if not d:
+            return b"".join(chunks)
+        chunks.append(d)
+
+
 def make_cert():
     """Returns (cert, key) paths of a fresh self-signed EC certificate."""
     cert = os.path.join(_tmp, "cert.pem")
@@ -129,12 +139,7 @@ class Upstream:
     def get(self, path):
         with socket.create_connection(("127.0.0.1", self.port), timeout=5) as s:
             s.sendall(("GET %s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n" % path).encode())
-            data = b""
-            while True:
-                d = s.recv(65536)
-                if not d:
-                    break
-                data += d
+            data = read_all(s)
         return data.split(b"\r\n\r\n", 1)[1].decode()
 
     def count(self, reset=False):

@@ -5,7 +5,7 @@ HEAD / 204 / 304, request bodies (Content-Length and chunked), IPv6."""
 import socket
 import ssl
 
-from harness import H2guard, Upstream, check, curl, need, run
+from harness import H2guard, Upstream, check, curl, need, read_all, run
 
 need("curl")
 up = Upstream()
@@ -26,12 +26,7 @@ ctx.verify_mode = ssl.CERT_NONE
 with socket.create_connection(("127.0.0.1", g.tls_port), timeout=5) as raw:
     with ctx.wrap_socket(raw) as s:
         s.sendall(b"GET /noalpn HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
-        data = b""
-        while True:
-            d = s.recv(65536)
-            if not d:
-                break
-            data += d
+        data = read_all(s)
 check(data.startswith(b"HTTP/1.1 200 OK") and data.endswith(b"ok GET /noalpn\n"),
       "TLS without ALPN is HTTP/1.1")
 
@@ -62,12 +57,7 @@ with socket.create_connection(("127.0.0.1", g.port), timeout=10) as s:
     s.sendall(b"GET /slow/300 HTTP/1.1\r\nHost: x\r\n\r\n"
               b"GET /p2 HTTP/1.1\r\nHost: x\r\n\r\n"
               b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nConnection: close\r\n\r\nhello")
-    data = b""
-    while True:
-        d = s.recv(65536)
-        if not d:
-            break
-        data += d
+    data = read_all(s)
 parts = data.split(b"HTTP/1.1 200 OK")
 check(len(parts) == 4 and parts[1].endswith(b"slow\n") and parts[2].endswith(b"ok GET /p2\n")
       and parts[3].endswith(b"hello"), "pipelined requests answered in order, then closed: %r" % data[-200:])
