@@ -29,6 +29,7 @@
 #include "h2/session.h"
 #include "proxy/conf.h"
 #include "proxy/conn.h"
+#include "proxy/guard.h"
 #include "proxy/server.h"
 #include "proxy/upstream.h"
 
@@ -79,6 +80,8 @@ struct h2s_session {
 	int				 seen_request;
 	int				 got_data;	/* DATA in this read */
 	int32_t				 max_stream_id;	/* highest client stream seen */
+	const struct rule		*ban_rule;	/* borrowed: a request matched it */
+	struct h2s_stream		*ban_stream;	/* borrowed: that request */
 	/* Stream ids the client skipped: closed without ever being opened. */
 	struct { int32_t lo, hi; }	 gaps[H2S_GAPS];
 	unsigned			 ngaps;
@@ -350,12 +353,6 @@ h2s_dispatch(struct h2s_stream *st)
 		h2s_reply_error(st, 431);
 		return;
 	}
-	if (r->authority == NULL) {
-		const struct hdr *h = hdrlist_get(&r->headers, "host");
-
-		if (h != NULL)
-			r->authority = strndup(h->value, h->vlen);
-	}
 	r->has_body = !(st->flags & ST_F_REQ_END) ||
 	    evbuffer_get_length(st->req_body) > 0;
 	st->ureq = ups_req_new(srv.ups, r, s->conn->addr_str, &h2s_ups_ops, st);
@@ -508,7 +505,24 @@ h2s_on_frame_recv(nghttp2_session *ng, const nghttp2_frame *frame,
 		return 0;
 	if (frame->hd.type == NGHTTP2_HEADERS &&
 	    frame->headers.cat == NGHTTP2_HCAT_REQUEST) {
+		struct http_req *r = &st->req;
+
 		s->seen_request = 1;
+		if (r->authority == NULL) {
+			const struct hdr *h = hdrlist_get(&r->headers, "host");
+
+			if (h != NULL &&
+			    (r->authority = strndup(h->value, h->vlen)) == NULL)
+				return NGHTTP2_ERR_CALLBACK_FAILURE;
+		}
+		/*
+		 * A ban stops the whole read here: nothing queued so far is
+		 * dispatched and nothing after it is even parsed.
+		 */
+		if ((s->ban_rule = guard_request(s->conn, r, st->id)) != NULL) {
+			s->ban_stream = st;
+			return NGHTTP2_ERR_CALLBACK_FAILURE;
+		}
 		st->flags |= ST_F_PENDING;
 		TAILQ_INSERT_TAIL(&s->pending, st, plink);
 	}
@@ -689,6 +703,25 @@ h2s_update_timer(struct h2s_session *s)
 	}
 }
 
+/*
+ * h2s_ban() tears the session down after a ban: no stream is dispatched,
+ * upstream requests in flight are cancelled (by h2s_free), nothing is sent.
+ * Returns -1: close now.
+ */
+static int
+h2s_ban(struct h2s_session *s)
+{
+	struct h2s_stream	*st;
+	unsigned		 cancelled = 0;
+
+	TAILQ_FOREACH(st, &s->streams, link)
+		if (st->ureq != NULL && !(st->flags & ST_F_UPS_DONE))
+			cancelled++;
+	guard_ban(s->conn, s->ban_rule, &s->ban_stream->req, s->ban_stream->id,
+	    s->nstreams - 1, cancelled);
+	return -1;
+}
+
 int
 h2s_on_read(struct h2s_session *s)
 {
@@ -707,6 +740,8 @@ h2s_on_read(struct h2s_session *s)
 			ssize_t rv = nghttp2_session_mem_recv(s->ng,
 			    v[i].iov_base, v[i].iov_len);
 
+			if (rv < 0 && s->ban_rule != NULL)
+				return h2s_ban(s);
 			if (rv < 0) {
 				conn_log(s->conn, LOG_INFO, "HTTP/2: %s",
 				    nghttp2_strerror((int)rv));

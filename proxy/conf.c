@@ -26,18 +26,46 @@
 #include <unistd.h>
 
 #include "proxy/conf.h"
+#include "proxy/rules.h"
 
-#define CONF_MAXARGS	8	/* words kept per line; more are only counted */
+#define CONF_MAXARGS	64	/* words kept per line; more are only counted */
 #define CONF_FILE_MAX	(16 << 20)	/* larger files are not configurations */
 
 enum conf_type {
 	CONF_T_LISTEN,		/* repeatable, own handler */
 	CONF_T_UPSTREAM,	/* repeatable, own handler */
+	CONF_T_RULE,		/* repeatable, parsed by rules.c */
 	CONF_T_PATH,		/* char *, strdup'd */
 	CONF_T_NUMBER,		/* uint32_t, plain decimal */
 	CONF_T_SIZE,		/* uint32_t, bytes, k/m/g suffixes */
 	CONF_T_DURATION,	/* uint32_t, milliseconds, ms/s/m/h/d suffixes */
-	CONF_T_LOGLEVEL,	/* int, LOG_ERR .. LOG_DEBUG */
+	CONF_T_CHOICE,		/* int, one of the key's choices[] */
+};
+
+/* One word a CONF_T_CHOICE key accepts, and the value it stores. */
+struct conf_choice {
+	const char	*name;
+	int		 value;
+};
+
+static const struct conf_choice conf_log_levels[] = {
+	{ "error", LOG_ERR },
+	{ "warn", LOG_WARNING },
+	{ "info", LOG_INFO },
+	{ "debug", LOG_DEBUG },
+	{ NULL, 0 },
+};
+
+static const struct conf_choice conf_ban_closes[] = {
+	{ "reset", CONF_BAN_RESET },
+	{ "fin", CONF_BAN_FIN },
+	{ NULL, 0 },
+};
+
+static const struct conf_choice conf_on_off[] = {
+	{ "on", 1 },
+	{ "off", 0 },
+	{ NULL, 0 },
 };
 
 struct conf_key {
@@ -47,19 +75,22 @@ struct conf_key {
 	size_t		 line_off;	/* CONF_T_PATH: of its line number */
 	const char	*def;		/* default, NULL: none */
 	const char	*min, *max;	/* numeric types: range, as printed */
+	const struct conf_choice *choices;	/* CONF_T_CHOICE, NULL-ended */
 };
 
 #define OFF(f) offsetof(struct conf, f)
-#define KEY_NUM(n, t, d, lo, hi) { #n, t, OFF(n), 0, d, lo, hi }
+#define KEY_NUM(n, t, d, lo, hi) { #n, t, OFF(n), 0, d, lo, hi, NULL }
 #define KEY_DUR(n, d) KEY_NUM(n, CONF_T_DURATION, d, "1ms", "24h")
+#define KEY_PATH(n, d) { #n, CONF_T_PATH, OFF(n), OFF(n##_line), d, NULL, \
+	NULL, NULL }
+#define KEY_CHOICE(n, d, c) { #n, CONF_T_CHOICE, OFF(n), 0, d, NULL, NULL, c }
+#define KEY_OWN(n, t) { n, t, 0, 0, NULL, NULL, NULL, NULL }
 
 static const struct conf_key conf_keys[] = {
-	{ "listen", CONF_T_LISTEN, 0, 0, NULL, NULL, NULL },
-	{ "upstream", CONF_T_UPSTREAM, 0, 0, NULL, NULL, NULL },
-	{ "tls_certificate", CONF_T_PATH, OFF(tls_certificate),
-	    OFF(tls_certificate_line), NULL, NULL, NULL },
-	{ "tls_certificate_key", CONF_T_PATH, OFF(tls_certificate_key),
-	    OFF(tls_certificate_key_line), NULL, NULL, NULL },
+	KEY_OWN("listen", CONF_T_LISTEN),
+	KEY_OWN("upstream", CONF_T_UPSTREAM),
+	KEY_PATH(tls_certificate, NULL),
+	KEY_PATH(tls_certificate_key, NULL),
 	KEY_NUM(max_concurrent_streams, CONF_T_NUMBER, "128", "1",
 	    "2147483647"),
 	KEY_NUM(max_header_list_size, CONF_T_SIZE, "64k", "1k", "16m"),
@@ -75,20 +106,17 @@ static const struct conf_key conf_keys[] = {
 	KEY_NUM(upstream_keepalive, CONF_T_NUMBER, "32", "0", "100000"),
 	KEY_NUM(upstream_max_connections, CONF_T_NUMBER, "64", "1", "100000"),
 	KEY_DUR(upstream_idle_timeout, "60s"),
-	{ "log_level", CONF_T_LOGLEVEL, OFF(log_level), 0, "info", NULL, NULL },
+	KEY_CHOICE(log_level, "info", conf_log_levels),
+	KEY_OWN("rule", CONF_T_RULE),
+	KEY_CHOICE(ban_close, "reset", conf_ban_closes),
+	KEY_CHOICE(dry_run, "off", conf_on_off),
+	KEY_NUM(ban_table_size, CONF_T_NUMBER, "100000", "1", "10000000"),
+	KEY_NUM(ban_prefix_v4, CONF_T_NUMBER, "32", "1", "32"),
+	KEY_NUM(ban_prefix_v6, CONF_T_NUMBER, "128", "1", "128"),
+	KEY_PATH(ban_log, "stderr"),
 };
 
 #define CONF_NKEYS (sizeof(conf_keys) / sizeof(conf_keys[0]))
-
-static const struct {
-	const char	*name;
-	int		 level;
-} conf_log_levels[] = {
-	{ "error", LOG_ERR },
-	{ "warn", LOG_WARNING },
-	{ "info", LOG_INFO },
-	{ "debug", LOG_DEBUG },
-};
 
 /* One error, kept until the whole file has been read. */
 struct conf_msg {
@@ -326,7 +354,7 @@ conf_store(struct conf *conf, const struct conf_key *key, const char *val)
 	void	*field = (char *)conf + key->off;
 	uint64_t v, lo = 0, hi = 0;
 	char	*s, **sp;
-	size_t	 i;
+	const struct conf_choice *c;
 	int	 rc, (*parse)(const char *, uint64_t *);
 
 	switch (key->type) {
@@ -337,11 +365,10 @@ conf_store(struct conf *conf, const struct conf_key *key, const char *val)
 		free(*sp);
 		*sp = s;
 		return 0;
-	case CONF_T_LOGLEVEL:
-		for (i = 0; i < sizeof(conf_log_levels) /
-		    sizeof(conf_log_levels[0]); i++)
-			if (strcmp(val, conf_log_levels[i].name) == 0) {
-				*(int *)field = conf_log_levels[i].level;
+	case CONF_T_CHOICE:
+		for (c = key->choices; c->name != NULL; c++)
+			if (strcmp(val, c->name) == 0) {
+				*(int *)field = c->value;
 				return 0;
 			}
 		return -EINVAL;
@@ -469,6 +496,44 @@ out_free:
 	free(cu);
 }
 
+/* "KEY: expected a, b or c", from the key's choices. */
+static void
+conf_error_choices(struct conf_parser *p, const struct conf_key *key)
+{
+	const struct conf_choice	*c;
+	char				 words[256];
+	size_t				 n = 0;
+
+	words[0] = '\0';
+	for (c = key->choices; c->name != NULL && n < sizeof(words); c++)
+		n += (size_t)snprintf(words + n, sizeof(words) - n, "%s%s",
+		    c == key->choices ? "" : c[1].name == NULL ? " or " : ", ",
+		    c->name);
+	conf_error(p, p->line, "%s: expected %s", key->name, words);
+}
+
+/* "rule NAME COND... ACTION", repeatable; names are unique. */
+static void
+conf_set_rule(struct conf_parser *p, int argc, char **argv)
+{
+	const struct rule	*old;
+	char			 err[1024];
+
+	if (argc > CONF_MAXARGS) {
+		conf_error(p, p->line, "rule %s: too many words (at most %d)",
+		    argv[1], CONF_MAXARGS);
+		return;
+	}
+	if (argc >= 2 && (old = rules_find(p->conf->rules, argv[1])) != NULL) {
+		conf_error(p, p->line, "rule %s: name already used at line %d",
+		    argv[1], rule_line(old));
+		return;
+	}
+	if (rules_add_at(p->conf->rules, p->line, argc, argv, err,
+	    sizeof(err)) != 0)
+		conf_error(p, p->line, "%s", err);
+}
+
 /* A key taking one value, set at most once. */
 static void
 conf_set_scalar(struct conf_parser *p, const struct conf_key *key, int argc,
@@ -499,9 +564,8 @@ conf_set_scalar(struct conf_parser *p, const struct conf_key *key, int argc,
 		    key->name, argv[1], key->min, key->max);
 		break;
 	default:
-		if (key->type == CONF_T_LOGLEVEL)
-			conf_error(p, p->line, "%s: expected error, warn, "
-			    "info or debug", key->name);
+		if (key->type == CONF_T_CHOICE)
+			conf_error_choices(p, key);
 		else
 			conf_error(p, p->line, "%s: invalid %s \"%s\"",
 			    key->name, conf_numeric[key->type].what, argv[1]);
@@ -575,6 +639,8 @@ conf_line(struct conf_parser *p, const char *s, size_t n, char *buf)
 		conf_set_listen(p, argc, argv);
 	else if (conf_keys[i].type == CONF_T_UPSTREAM)
 		conf_set_upstream(p, argc, argv);
+	else if (conf_keys[i].type == CONF_T_RULE)
+		conf_set_rule(p, argc, argv);
 	else
 		conf_set_scalar(p, &conf_keys[i], argc, argv);
 }
@@ -612,7 +678,8 @@ conf_new(const char *path)
 		return NULL;
 	STAILQ_INIT(&conf->listens);
 	STAILQ_INIT(&conf->upstreams);
-	if ((conf->path = strdup(path)) == NULL)
+	if ((conf->path = strdup(path)) == NULL ||
+	    (conf->rules = rules_new()) == NULL)
 		goto out_free;
 	for (i = 0; i < CONF_NKEYS; i++)
 		if (conf_keys[i].def != NULL &&
@@ -735,6 +802,8 @@ conf_free(struct conf *conf)
 	}
 	free(conf->tls_certificate);
 	free(conf->tls_certificate_key);
+	free(conf->ban_log);
+	rules_free(conf->rules);
 	free(conf->path);
 	free(conf);
 }

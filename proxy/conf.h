@@ -16,6 +16,12 @@
 
 #define CONF_PATH_MAX 4096
 
+/* How a banned client's connection is closed (conf->ban_close). */
+#define CONF_BAN_RESET	0	/* SO_LINGER 0: the peer gets a TCP RST */
+#define CONF_BAN_FIN	1	/* an orderly close (FIN) */
+
+struct rule_list;
+
 /* One "listen ADDR:PORT [tls]" line. */
 struct conf_listen {
 	STAILQ_ENTRY(conf_listen) link;	/* in conf->listens */
@@ -66,6 +72,16 @@ struct conf {
 	uint32_t upstream_idle_timeout;		/* ms an idle pooled connection is kept */
 
 	int	 log_level;		/* LOG_ERR .. LOG_DEBUG from <syslog.h> */
+
+	/* ban rules */
+	struct rule_list *rules;	/* owned; never NULL, may be empty */
+	int	 ban_close;		/* CONF_BAN_RESET or CONF_BAN_FIN */
+	int	 dry_run;		/* 1: matching ban rules only log */
+	uint32_t ban_table_size;	/* banned addresses kept at most */
+	uint32_t ban_prefix_v4;		/* a ban covers the client's /N (IPv4) */
+	uint32_t ban_prefix_v6;		/* the same for IPv6 */
+	char	*ban_log;		/* owned; "stderr", "off" or a file path */
+	int	 ban_log_line;		/* where it was set, 0: default */
 };
 
 /*

@@ -20,6 +20,7 @@
 #include "h2/session.h"
 #include "proxy/conf.h"
 #include "proxy/conn.h"
+#include "proxy/guard.h"
 #include "proxy/http1.h"
 #include "proxy/server.h"
 #include "proxy/tls.h"
@@ -175,6 +176,13 @@ void
 conn_close(struct conn *c)
 {
 	conn_log(c, LOG_DEBUG, "closed");
+	/*
+	 * A banned connection gets nothing more: bufferevent_free() drops our
+	 * unsent output and sends no TLS alert or close_notify, and with
+	 * SO_LINGER 0 the kernel discards its send queue and answers with RST.
+	 */
+	if ((c->flags & CONN_F_BANNED) && srv.conf->ban_close == CONF_BAN_RESET)
+		guard_linger_reset(bufferevent_getfd(c->bev));
 	event_del(&c->timer);
 	event_del(&c->defer);
 	h2s_free(c->h2);
@@ -257,6 +265,7 @@ conn_event_cb(struct bufferevent *bev, short what, void *arg)
 
 		conn_log(c, LOG_DEBUG, "TLS %s handshake done, ALPN %s",
 		    SSL_get_version(ssl), tls_alpn_is_h2(ssl) ? "h2" : "http/1.1");
+		c->sni = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
 		conn_set_timeout(c, srv.conf->first_request_timeout);
 		if (conn_start(c, tls_alpn_is_h2(ssl)) < 0)
 			conn_close(c);

@@ -28,6 +28,7 @@ enum conn_state {
 
 #define CONN_F_CLOSE	0x01	/* close from the deferred callback */
 #define CONN_F_TLS	0x02	/* TLS listener */
+#define CONN_F_BANNED	0x04	/* ban decision made: close writing nothing */
 
 struct conn {
 	TAILQ_ENTRY(conn)	 link;		/* in srv.conns */
@@ -37,6 +38,7 @@ struct conn {
 	struct sockaddr_storage	 peer;
 	char			 peer_str[64];	/* "addr:port", for logs */
 	char			 addr_str[48];	/* "addr", for X-Forwarded-For */
+	const char		*sni;		/* borrowed from the SSL; NULL if none */
 	enum conn_state		 state;
 	struct h2s_session	*h2;		/* owned when CONN_H2 */
 	struct h1_conn		*h1;		/* owned when CONN_H1 */

@@ -21,6 +21,7 @@
 
 #include "proxy/conf.h"
 #include "proxy/conn.h"
+#include "proxy/guard.h"
 #include "proxy/http1.h"
 #include "proxy/server.h"
 #include "proxy/upstream.h"
@@ -69,6 +70,9 @@ struct h1_conn {
 	struct h1_req		*cur;		/* borrowed: being parsed, in reqs */
 	struct hdr_acc		 acc;
 	unsigned		 nreqs;
+	unsigned		 nseen;		/* requests parsed so far */
+	const struct rule	*ban_rule;	/* borrowed: a request matched it */
+	struct h1_req		*ban_req;	/* borrowed: that request */
 	enum h1_timer		 timer;
 	unsigned		 stalled:1;	/* parser paused, input kept */
 	unsigned		 closing:1;	/* read no more requests */
@@ -361,6 +365,13 @@ h1_on_headers_complete(http_parser *p)
 		r->flags |= R_F_NO_BODY;
 	if (!http_should_keep_alive(p))
 		r->flags |= R_F_CLOSE;
+	h->nseen++;
+	if ((h->ban_rule = guard_request(h->conn, q, (int32_t)h->nseen)) != NULL) {
+		/* Stop parsing: nothing of this read will be dispatched. */
+		h->ban_req = r;
+		http_parser_pause(p, 1);
+		return 0;
+	}
 	/* We answer Expect: 100-continue ourselves; the upstream never sees it. */
 	if (r->minor >= 1 && r == TAILQ_FIRST(&h->reqs) &&
 	    (f = hdrlist_get(&q->headers, "expect")) != NULL &&
@@ -514,6 +525,25 @@ h1_update_timer(struct h1_conn *h, int got_bytes)
 		conn_set_timeout(h->conn, 0);
 }
 
+/*
+ * h1_ban() tears the connection down after a ban: the requests of this read
+ * are not dispatched, those in flight are cancelled (by h1_free), no
+ * response byte is written.  Returns -1: close now.
+ */
+static int
+h1_ban(struct h1_conn *h)
+{
+	struct h1_req	*r;
+	unsigned	 cancelled = 0;
+
+	TAILQ_FOREACH(r, &h->reqs, link)
+		if (r->ureq != NULL && !(r->flags & R_F_RESP_END))
+			cancelled++;
+	guard_ban(h->conn, h->ban_rule, &h->ban_req->req, (int32_t)h->nseen,
+	    h->nreqs - 1, cancelled);
+	return -1;
+}
+
 /* h1_parse() parses what was read.  Returns 0 or -1 (close now). */
 static int
 h1_parse(struct h1_conn *h)
@@ -544,6 +574,8 @@ h1_parse(struct h1_conn *h)
 		evbuffer_drain(in, n);
 		got = 1;
 		err = HTTP_PARSER_ERRNO(&h->parser);
+		if (h->ban_rule != NULL)
+			return h1_ban(h);
 		if (err == HPE_PAUSED)
 			continue;
 		if (err != HPE_OK) {

@@ -4,14 +4,17 @@
 #include "config.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "proxy/bantable.h"
 #include "proxy/conf.h"
 #include "proxy/conn.h"
+#include "proxy/guard.h"
 #include "proxy/log.h"
 #include "proxy/server.h"
 #include "proxy/upstream.h"
@@ -22,7 +25,39 @@ static void
 server_accept_cb(struct evconnlistener *evl, evutil_socket_t fd,
     struct sockaddr *sa, int salen, void *arg)
 {
+	srv.stats.accepted++;
+	/* A banned address costs us an accept() and a close(), nothing more. */
+	if (guard_accept(fd, sa))
+		return;
 	conn_accept(arg, fd, sa, salen);
+}
+
+static void
+server_ban_expire_cb(evutil_socket_t fd, short what, void *arg)
+{
+	ban_expire(srv.bans, guard_now_ms());
+}
+
+/* server_open_ban_log() opens conf's ban_log.  Returns 0 or -1. */
+static int
+server_open_ban_log(const struct conf *conf)
+{
+	if (conf->ban_log == NULL || strcmp(conf->ban_log, "off") == 0) {
+		srv.ban_log_fd = -1;
+		return 0;
+	}
+	if (strcmp(conf->ban_log, "stderr") == 0) {
+		srv.ban_log_fd = STDERR_FILENO;
+		return 0;
+	}
+	srv.ban_log_fd = open(conf->ban_log, O_WRONLY | O_APPEND | O_CREAT |
+	    O_CLOEXEC, 0640);
+	if (srv.ban_log_fd < 0) {
+		log_err("%s:%d: ban_log: cannot open \"%s\": %s", conf->path,
+		    conf->ban_log_line, conf->ban_log, strerror(errno));
+		return -1;
+	}
+	return 0;
 }
 
 static void
@@ -76,7 +111,8 @@ server_signal_cb(evutil_socket_t sig, short what, void *arg)
 int
 server_init(struct conf *conf, SSL_CTX *ssl_ctx)
 {
-	const struct conf_listen *cl;
+	static const struct timeval	 ban_expire_tv = { 10, 0 };
+	const struct conf_listen	*cl;
 
 	srv.conf = conf;
 	srv.ssl_ctx = ssl_ctx;
@@ -88,10 +124,15 @@ server_init(struct conf *conf, SSL_CTX *ssl_ctx)
 		log_err("cannot create the event loop");
 		return -1;
 	}
-	if ((srv.ups = ups_pool_new(srv.base, conf)) == NULL) {
+	srv.ban_log_fd = -1;
+	if ((srv.ups = ups_pool_new(srv.base, conf)) == NULL ||
+	    (srv.bans = ban_new(conf->ban_table_size, conf->ban_prefix_v4,
+	    conf->ban_prefix_v6)) == NULL) {
 		log_err("out of memory");
 		return -1;
 	}
+	if (server_open_ban_log(conf) < 0)
+		return -1;
 	STAILQ_FOREACH(cl, &conf->listens, link) {
 		struct listener	*l;
 		evutil_socket_t	 fd;
@@ -116,6 +157,13 @@ server_init(struct conf *conf, SSL_CTX *ssl_ctx)
 		evconnlistener_set_error_cb(l->evl, server_accept_error_cb);
 		SLIST_INSERT_HEAD(&srv.listeners, l, link);
 		log_info("listening on %s%s", cl->name, cl->tls ? " (tls)" : "");
+	}
+	srv.ban_expire_ev = event_new(srv.base, -1, EV_PERSIST,
+	    server_ban_expire_cb, NULL);
+	if (srv.ban_expire_ev == NULL ||
+	    event_add(srv.ban_expire_ev, &ban_expire_tv) < 0) {
+		log_err("out of memory");
+		return -1;
 	}
 	srv.sig_int = evsignal_new(srv.base, SIGINT, server_signal_cb, NULL);
 	srv.sig_term = evsignal_new(srv.base, SIGTERM, server_signal_cb, NULL);
@@ -151,6 +199,11 @@ server_free(void)
 		event_free(srv.sig_int);
 	if (srv.sig_term)
 		event_free(srv.sig_term);
+	if (srv.ban_expire_ev)
+		event_free(srv.ban_expire_ev);
+	if (srv.ban_log_fd > STDERR_FILENO)
+		close(srv.ban_log_fd);
+	ban_free(srv.bans);
 	ups_pool_free(srv.ups);
 	if (srv.base)
 		event_base_free(srv.base);

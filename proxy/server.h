@@ -14,6 +14,7 @@
 
 struct conf;
 struct conf_listen;
+struct ban_table;
 struct conn;
 struct ups_pool;
 
@@ -33,8 +34,16 @@ struct server {
 	TAILQ_HEAD(, conn)	 conns;		/* owned: live client connections */
 	struct event		*sig_int;	/* owned */
 	struct event		*sig_term;	/* owned */
+	struct ban_table	*bans;		/* owned: banned client addresses */
+	int			 ban_log_fd;	/* owned unless stderr; -1: off */
+	struct event		*ban_expire_ev;	/* owned: drops expired bans */
 	uint64_t		 next_conn_id;
 	uint64_t		 nconns;	/* live client connections */
+	struct {
+		uint64_t accepted;	/* connections accepted */
+		uint64_t accept_drops;	/* closed at accept: banned address */
+		uint64_t bans;		/* connections torn down by a ban */
+	} stats;
 };
 
 extern struct server srv;

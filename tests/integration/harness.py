@@ -287,3 +287,148 @@ class RawUpstream:
         finally:
             self.closed += 1
             c.close()
+
+
+class RawClient:
+    """A client socket that counts every byte the server sends, TLS included.
+
+    TLS runs over ssl.MemoryBIO so that the bytes on the wire, alerts and
+    close_notify too, are what recv_raw() counts.  With h2=True it does the
+    HTTP/2 handshake with python3-h2 and can then send header blocks.
+    """
+
+    def __init__(self, port, tls=False, h2=True, source="127.0.0.1", timeout=5.0):
+        import ssl
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.sock.bind((source, 0))
+        self.sock.settimeout(timeout)
+        self.sock.connect(("127.0.0.1", port))
+        self.tls = None
+        if tls:
+            ctx = ssl.create_default_context()
+            ctx.check_hostname = False
+            ctx.verify_mode = ssl.CERT_NONE
+            ctx.set_alpn_protocols(["h2"] if h2 else ["http/1.1"])
+            self.inb, self.outb = ssl.MemoryBIO(), ssl.MemoryBIO()
+            self.tls = ctx.wrap_bio(self.inb, self.outb, server_hostname="localhost")
+            while True:
+                try:
+                    self.tls.do_handshake()
+                    break
+                except ssl.SSLWantReadError:
+                    self._flush()
+                    d = self.sock.recv(65536)
+                    if not d:
+                        raise ConnectionError("EOF during the TLS handshake")
+                    self.inb.write(d)
+            self._flush()
+            # TLS 1.3 session tickets follow the handshake: take them now,
+            # so that what recv_raw() counts later is only what came after.
+            self.sock.settimeout(0.3)
+            try:
+                while True:
+                    d = self.sock.recv(65536)
+                    if not d:
+                        break
+                    self.inb.write(d)
+            except socket.timeout:
+                pass
+            self.sock.settimeout(timeout)
+        self.h2 = None
+        if h2:
+            import h2.config
+            import h2.connection
+            import h2.events
+            self.h2 = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True))
+            self.h2.initiate_connection()
+            self.send(self.h2.data_to_send())
+            got_settings = got_ack = False
+            while not (got_settings and got_ack):
+                for ev in self.h2.receive_data(self.recv()):
+                    if isinstance(ev, h2.events.RemoteSettingsChanged):
+                        got_settings = True
+                    if isinstance(ev, h2.events.SettingsAcknowledged):
+                        got_ack = True
+                self.send(self.h2.data_to_send())
+
+    def _flush(self):
+        d = self.outb.read()
+        if d:
+            self.sock.sendall(d)
+
+    def send(self, data):
+        if not data:
+            return
+        if self.tls:
+            self.tls.write(data)
+            self._flush()
+        else:
+            self.sock.sendall(data)
+
+    def recv(self):
+        """Application bytes (decrypted); raises on EOF."""
+        import ssl
+        if not self.tls:
+            d = self.sock.recv(65536)
+            if not d:
+                raise ConnectionError("EOF")
+            return d
+        while True:
+            try:
+                return self.tls.read(65536)
+            except ssl.SSLWantReadError:
+                d = self.sock.recv(65536)
+                if not d:
+                    raise ConnectionError("EOF")
+                self.inb.write(d)
+
+    def requests(self, paths, method="GET", authority="localhost"):
+        """Encodes one HEADERS frame (END_STREAM) per path; returns the bytes, unsent."""
+        for p in paths:
+            sid = self.h2.get_next_available_stream_id()
+            self.h2.send_headers(sid, [(":method", method), (":path", p), (":scheme", "https" if self.tls else "http"),
+                                       (":authority", authority), ("user-agent", "test")], end_stream=True)
+        return self.h2.data_to_send()
+
+    def get(self, path):
+        """One request on this HTTP/2 connection; returns (status, body)."""
+        import h2.events
+        self.send(self.requests([path]))
+        sid = self.h2.highest_outbound_stream_id
+        status, body = None, b""
+        while True:
+            for ev in self.h2.receive_data(self.recv()):
+                if isinstance(ev, h2.events.ResponseReceived) and ev.stream_id == sid:
+                    status = int(dict(ev.headers)[b":status"])
+                elif isinstance(ev, h2.events.DataReceived) and ev.stream_id == sid:
+                    body += ev.data
+                    self.h2.acknowledge_received_data(ev.flow_controlled_length, sid)
+                elif isinstance(ev, h2.events.StreamEnded) and ev.stream_id == sid:
+                    self.send(self.h2.data_to_send())
+                    return status, body
+            self.send(self.h2.data_to_send())
+
+    def send_raw_tcp(self, data):
+        """Sends data, encrypted when TLS, in one write."""
+        if self.tls:
+            self.tls.write(data)
+            self.sock.sendall(self.outb.read())
+        else:
+            self.sock.sendall(data)
+
+    def recv_raw(self):
+        """Reads the TCP stream to its end: returns (bytes received, "eof" | "reset" | "timeout")."""
+        n = 0
+        while True:
+            try:
+                d = self.sock.recv(65536)
+            except ConnectionResetError:
+                return n, "reset"
+            except socket.timeout:
+                return n, "timeout"
+            if not d:
+                return n, "eof"
+            n += len(d)
+
+    def close(self):
+        self.sock.close()

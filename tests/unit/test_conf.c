@@ -22,6 +22,8 @@
 #include <unistd.h>
 
 #include "proxy/conf.h"
+#include "proxy/hdr.h"
+#include "proxy/rules.h"
 
 #define EXAMPLE								\
 	"listen 127.0.0.1:8443 tls          # TLS, ALPN h2 and http/1.1\n" \
@@ -104,6 +106,15 @@ check_defaults(const struct conf *conf)
 	ck_assert_uint_eq(conf->upstream_max_connections, 64);
 	ck_assert_uint_eq(conf->upstream_idle_timeout, 60000);
 	ck_assert_int_eq(conf->log_level, LOG_INFO);
+	ck_assert_ptr_nonnull(conf->rules);
+	ck_assert_uint_eq(rules_count(conf->rules), 0);
+	ck_assert_int_eq(conf->ban_close, CONF_BAN_RESET);
+	ck_assert_int_eq(conf->dry_run, 0);
+	ck_assert_uint_eq(conf->ban_table_size, 100000);
+	ck_assert_uint_eq(conf->ban_prefix_v4, 32);
+	ck_assert_uint_eq(conf->ban_prefix_v6, 128);
+	ck_assert_str_eq(conf->ban_log, "stderr");
+	ck_assert_int_eq(conf->ban_log_line, 0);
 }
 
 START_TEST(test_example)
@@ -207,6 +218,173 @@ START_TEST(test_all_keys)
 	ck_assert_uint_eq(conf->upstream_idle_timeout, 3600000);
 	ck_assert_int_eq(conf->log_level, LOG_DEBUG);
 	conf_free(conf);
+}
+END_TEST
+
+START_TEST(test_ban_keys)
+{
+	struct conf *conf = parse_ok(MINIMAL
+	    "ban_close fin\n"
+	    "dry_run on\n"
+	    "ban_table_size 10000000\n"
+	    "ban_prefix_v4 24\n"
+	    "ban_prefix_v6 64\n"
+	    "ban_log \"/var/log/h2guard bans.json\"\n");
+
+	ck_assert_int_eq(conf->ban_close, CONF_BAN_FIN);
+	ck_assert_int_eq(conf->dry_run, 1);
+	ck_assert_uint_eq(conf->ban_table_size, 10000000);
+	ck_assert_uint_eq(conf->ban_prefix_v4, 24);
+	ck_assert_uint_eq(conf->ban_prefix_v6, 64);
+	ck_assert_str_eq(conf->ban_log, "/var/log/h2guard bans.json");
+	ck_assert_int_eq(conf->ban_log_line, 8);
+	conf_free(conf);
+
+	conf = parse_ok(MINIMAL "ban_close reset\ndry_run off\n"
+	    "ban_table_size 1\nban_prefix_v4 1\nban_prefix_v6 1\n"
+	    "ban_log off\n");
+	ck_assert_int_eq(conf->ban_close, CONF_BAN_RESET);
+	ck_assert_int_eq(conf->dry_run, 0);
+	ck_assert_uint_eq(conf->ban_table_size, 1);
+	ck_assert_uint_eq(conf->ban_prefix_v4, 1);
+	ck_assert_uint_eq(conf->ban_prefix_v6, 1);
+	ck_assert_str_eq(conf->ban_log, "off");
+	conf_free(conf);
+
+	conf = parse_ok(MINIMAL "ban_prefix_v4 32\nban_prefix_v6 128\n"
+	    "ban_log stderr\n");
+	ck_assert_uint_eq(conf->ban_prefix_v4, 32);
+	ck_assert_uint_eq(conf->ban_prefix_v6, 128);
+	ck_assert_str_eq(conf->ban_log, "stderr");
+	conf_free(conf);
+}
+END_TEST
+
+#define RULES_EXAMPLE							\
+	"ban_close reset                                   # reset "	\
+	"(SO_LINGER 0, TCP RST) | fin\n"				\
+	"rule office   client 10.0.0.0/8                   allow\n"	\
+	"rule wp       path prefix /wp-login.php           ban\n"	\
+	"rule sqlmap   header user-agent regex \"(?i)sqlmap|nikto\"   "	\
+	"ban ttl 10m\n"							\
+	"rule admin    method DELETE path prefix /admin    ban ttl 1h\n" \
+	"rule env      path regex \"\\.env$\"                 log\n"
+
+/* Which rule of conf matches a request from client for method and path. */
+static const char *
+rule_for(const struct conf *conf, const char *client, const char *method,
+    const char *path, const char *ua)
+{
+	struct sockaddr_in	 sin;
+	struct hdrlist		 h;
+	struct rule_input	 in;
+	const struct rule	*r;
+
+	memset(&sin, 0, sizeof(sin));
+	sin.sin_family = AF_INET;
+	ck_assert_int_eq(inet_pton(AF_INET, client, &sin.sin_addr), 1);
+	memset(&h, 0, sizeof(h));
+	if (ua != NULL)
+		ck_assert_int_eq(hdrlist_add(&h, "User-Agent", 10, ua,
+		    strlen(ua), 1), 0);
+	memset(&in, 0, sizeof(in));
+	in.method = method;
+	in.path = path;
+	in.headers = &h;
+	in.client = (const struct sockaddr *)&sin;
+	in.proto = PROTO_H1;
+	r = rules_match(conf->rules, &in);
+	hdrlist_clear(&h);
+	free(h.v);
+	return r ? rule_name(r) : NULL;
+}
+
+START_TEST(test_rules_example)
+{
+	static const struct {
+		const char		*name;
+		int			 line;
+		enum rule_action	 action;
+		uint32_t		 ttl;
+	} t[] = {
+		{ "office", 4, RULE_ALLOW, 0 },
+		{ "wp", 5, RULE_BAN, 0 },
+		{ "sqlmap", 6, RULE_BAN, 600000 },
+		{ "admin", 7, RULE_BAN, 3600000 },
+		{ "env", 8, RULE_LOG, 0 },
+	};
+	struct conf		*conf = parse_ok(MINIMAL RULES_EXAMPLE);
+	const struct rule	*r;
+	size_t			 i;
+
+	ck_assert_int_eq(conf->ban_close, CONF_BAN_RESET);
+	ck_assert_uint_eq(rules_count(conf->rules), 5);
+	for (i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		r = rules_find(conf->rules, t[i].name);
+		ck_assert_ptr_nonnull(r);
+		ck_assert_int_eq(rule_line(r), t[i].line);
+		ck_assert_int_eq(rule_action(r), t[i].action);
+		ck_assert_uint_eq(rule_ttl(r), t[i].ttl);
+	}
+	ck_assert_str_eq(rule_for(conf, "10.1.1.1", "GET", "/wp-login.php",
+	    NULL), "office");
+	ck_assert_str_eq(rule_for(conf, "192.0.2.1", "GET", "/wp-login.php",
+	    NULL), "wp");
+	ck_assert_str_eq(rule_for(conf, "192.0.2.1", "GET", "/",
+	    "Nikto/2.1"), "sqlmap");
+	ck_assert_str_eq(rule_for(conf, "192.0.2.1", "DELETE", "/admin/x",
+	    NULL), "admin");
+	ck_assert_ptr_null(rule_for(conf, "192.0.2.1", "GET", "/admin/x",
+	    NULL));
+	/* The backslash arrives: "\.env$" does not match "/xenv". */
+	ck_assert_str_eq(rule_for(conf, "192.0.2.1", "GET", "/app/.env",
+	    NULL), "env");
+	ck_assert_ptr_null(rule_for(conf, "192.0.2.1", "GET", "/xenv", NULL));
+	ck_assert_ptr_null(rule_for(conf, "192.0.2.1", "GET", "/.env.old",
+	    NULL));
+	conf_free(conf);
+}
+END_TEST
+
+START_TEST(test_err_rules)
+{
+	char	line[512], expect[1024];
+	int	n, i;
+
+	expect_error3("rule", "rule: expected NAME COND... ACTION");
+	expect_error3("rule x method GET",
+	    "rule x: expected an action: ban, ban ttl DURATION, allow or log");
+	expect_error3("rule x frob 1 ban", "rule x: unknown condition \"frob\"");
+	expect_error3("rule x path regex \"(\" ban", "rule x: bad regex "
+	    "\"(\": missing closing parenthesis at offset 1");
+	expect_error3("rule x client 10.0.0.0/40 ban",
+	    "rule x: invalid CIDR \"10.0.0.0/40\"");
+	expect_error3("rule x method GET ban ttl 31d",
+	    "rule x: ttl 31d out of range (1s..30d)");
+	expect_error3("rule x ban", "rule x: no condition");
+	expect_errors(MINIMAL "rule a method GET ban\n"
+	    "rule b method PUT ban\n"
+	    "rule a method POST log\n"
+	    "rule b\n"
+	    "rule a method GET ban\n",
+	    "t.conf:5: rule a: name already used at line 3\n"
+	    "t.conf:6: rule b: name already used at line 4\n"
+	    "t.conf:7: rule a: name already used at line 3\n");
+	/* A rejected rule does not take its name. */
+	expect_errors(MINIMAL "rule a method GET deny\n"
+	    "rule a method GET ban\n",
+	    "t.conf:3: rule a: expected an action: ban, ban ttl DURATION, "
+	    "allow or log\n");
+
+	/* 64 words are kept; more are an error, not silently cut. */
+	n = snprintf(line, sizeof(line), "rule long");
+	for (i = 0; i < 30; i++)
+		n += snprintf(line + n, sizeof(line) - (size_t)n, " method M");
+	snprintf(line + n, sizeof(line) - (size_t)n, " ban");
+	snprintf(expect, sizeof(expect), MINIMAL "%s\n", line);
+	conf_free(parse_ok(expect));	/* 63 words */
+	snprintf(line + n, sizeof(line) - (size_t)n, " method M ban");
+	expect_error3(line, "rule long: too many words (at most 64)");
 }
 END_TEST
 
@@ -590,6 +768,25 @@ START_TEST(test_err_values)
 	    "log_level: expected error, warn, info or debug");
 	expect_error3("log_level INFO",
 	    "log_level: expected error, warn, info or debug");
+
+	expect_error3("ban_close rst", "ban_close: expected reset or fin");
+	expect_error3("ban_close", "ban_close: expected one value");
+	expect_error3("dry_run yes", "dry_run: expected on or off");
+	expect_error3("dry_run ON", "dry_run: expected on or off");
+	expect_error3("ban_table_size 0",
+	    "ban_table_size: 0 out of range (1..10000000)");
+	expect_error3("ban_table_size 10000001",
+	    "ban_table_size: 10000001 out of range (1..10000000)");
+	expect_error3("ban_table_size 1k",
+	    "ban_table_size: invalid number \"1k\"");
+	expect_error3("ban_prefix_v4 0", "ban_prefix_v4: 0 out of range (1..32)");
+	expect_error3("ban_prefix_v4 33",
+	    "ban_prefix_v4: 33 out of range (1..32)");
+	expect_error3("ban_prefix_v6 0",
+	    "ban_prefix_v6: 0 out of range (1..128)");
+	expect_error3("ban_prefix_v6 129",
+	    "ban_prefix_v6: 129 out of range (1..128)");
+	expect_error3("ban_log a b", "ban_log: expected one value");
 }
 END_TEST
 
@@ -740,6 +937,9 @@ conf_suite(void)
 	tcase_add_test(tc, test_example);
 	tcase_add_test(tc, test_defaults);
 	tcase_add_test(tc, test_all_keys);
+	tcase_add_test(tc, test_ban_keys);
+	tcase_add_test(tc, test_rules_example);
+	tcase_add_test(tc, test_err_rules);
 	tcase_add_test(tc, test_log_levels);
 	tcase_add_test(tc, test_duration);
 	tcase_add_test(tc, test_size);

@@ -1,0 +1,187 @@
+/*
+ * guard.c - the ban decision, the address ban table at accept(), the ban log.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+
+#include <event2/buffer.h>
+
+#include "proxy/bantable.h"
+#include "proxy/conf.h"
+#include "proxy/conn.h"
+#include "proxy/guard.h"
+#include "proxy/hdr.h"
+#include "proxy/rules.h"
+#include "proxy/server.h"
+
+#define GUARD_FIELD_MAX	256	/* bytes of method or path in a log line */
+
+uint64_t
+guard_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+void
+guard_linger_reset(evutil_socket_t fd)
+{
+	struct linger l = { .l_onoff = 1, .l_linger = 0 };
+
+	setsockopt(fd, SOL_SOCKET, SO_LINGER, &l, sizeof(l));
+}
+
+/* guard_json_str() appends s as a JSON string, escaped, cut at max bytes. */
+static void
+guard_json_str(struct evbuffer *b, const char *s, size_t max)
+{
+	size_t i;
+
+	if (s == NULL) {
+		evbuffer_add(b, "null", 4);
+		return;
+	}
+	evbuffer_add(b, "\"", 1);
+	for (i = 0; s[i] != '\0' && i < max; i++) {
+		unsigned char ch = (unsigned char)s[i];
+
+		if (ch == '"' || ch == '\\')
+			evbuffer_add_printf(b, "\\%c", ch);
+		else if (ch < 0x20 || ch >= 0x7f)
+			evbuffer_add_printf(b, "\\u%04x", ch);
+		else
+			evbuffer_add(b, &s[i], 1);
+	}
+	if (s[i] != '\0')
+		evbuffer_add(b, "...", 3);
+	evbuffer_add(b, "\"", 1);
+}
+
+/*
+ * guard_log() writes one JSON line about a rule decision to the ban log:
+ * event is "ban", "log" or "dry_run".
+ */
+static void
+guard_log(struct conn *c, const char *event, const struct rule *r,
+    const struct http_req *req, int32_t stream_id, int siblings,
+    int cancelled)
+{
+	struct evbuffer	*b;
+	struct timeval	 tv;
+	struct tm	 tm;
+	char		 ts[32];
+	const char	*sep;
+
+	if (srv.ban_log_fd < 0 || (b = evbuffer_new()) == NULL)
+		return;
+	gettimeofday(&tv, NULL);
+	gmtime_r(&tv.tv_sec, &tm);
+	strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%S", &tm);
+	sep = strrchr(c->peer_str, ':');
+	evbuffer_add_printf(b, "{\"time\":\"%s.%03ldZ\",\"event\":\"%s\","
+	    "\"client\":\"%s\",\"port\":%s,\"conn\":%llu,\"protocol\":\"%s\","
+	    "\"rule\":", ts, (long)tv.tv_usec / 1000, event, c->addr_str,
+	    sep ? sep + 1 : "0", (unsigned long long)c->id,
+	    req->proto == PROTO_H2 ? "h2" : "http/1.1");
+	guard_json_str(b, rule_name(r), GUARD_FIELD_MAX);
+	evbuffer_add_printf(b, ",\"stream\":%d,\"method\":", (int)stream_id);
+	guard_json_str(b, req->method, GUARD_FIELD_MAX);
+	evbuffer_add(b, ",\"path\":", 8);
+	guard_json_str(b, req->path, GUARD_FIELD_MAX);
+	if (siblings >= 0)
+		evbuffer_add_printf(b, ",\"siblings_dropped\":%d,"
+		    "\"upstream_cancelled\":%d", siblings, cancelled);
+	evbuffer_add_printf(b, ",\"ttl\":%u}\n", rule_ttl(r) / 1000);
+	/* One write per line: lines of a shared file do not interleave. */
+	if (evbuffer_write(b, srv.ban_log_fd) < 0)
+		conn_log(c, LOG_WARNING, "ban log: %s", strerror(errno));
+	evbuffer_free(b);
+}
+
+const struct rule *
+guard_request(struct conn *c, const struct http_req *req, int32_t stream_id)
+{
+	struct rule_input	 in = {
+		.method = req->method,
+		.path = req->path,
+		.authority = req->authority,
+		.headers = &req->headers,
+		.client = (const struct sockaddr *)&c->peer,
+		.proto = req->proto,
+		.sni = c->sni,
+	};
+	const struct rule	*r;
+
+	if (req->method == NULL || req->path == NULL ||
+	    (r = rules_match(srv.conf->rules, &in)) == NULL)
+		return NULL;
+	switch (rule_action(r)) {
+	case RULE_ALLOW:
+		return NULL;
+	case RULE_LOG:
+		guard_log(c, "log", r, req, stream_id, -1, 0);
+		return NULL;
+	case RULE_BAN:
+		break;
+	}
+	if (srv.conf->dry_run) {
+		guard_log(c, "dry_run", r, req, stream_id, -1, 0);
+		return NULL;
+	}
+	return r;
+}
+
+void
+guard_ban(struct conn *c, const struct rule *r, const struct http_req *req,
+    int32_t stream_id, unsigned siblings, unsigned cancelled)
+{
+	struct conn	*o, *next;
+	uint32_t	 ttl = rule_ttl(r);
+
+	c->flags |= CONN_F_BANNED;
+	srv.stats.bans++;
+	guard_log(c, "ban", r, req, stream_id, (int)siblings, (int)cancelled);
+	conn_log(c, LOG_INFO, "banned by rule %s (%s %s)%s", rule_name(r),
+	    req->method, req->path, ttl ? ", address banned" : "");
+	if (ttl == 0)
+		return;
+	if (ban_add(srv.bans, (const struct sockaddr *)&c->peer, guard_now_ms(),
+	    ttl) < 0) {
+		conn_log(c, LOG_WARNING, "cannot add the address to the ban table");
+		return;
+	}
+	/* The address's other connections go the same way, at once. */
+	for (o = TAILQ_FIRST(&srv.conns); o != NULL; o = next) {
+		next = TAILQ_NEXT(o, link);
+		if (o == c || !ban_same_prefix(srv.bans,
+		    (const struct sockaddr *)&o->peer,
+		    (const struct sockaddr *)&c->peer))
+			continue;
+		o->flags |= CONN_F_BANNED;
+		conn_log(o, LOG_INFO, "torn down: its address was banned on c#%llu",
+		    (unsigned long long)c->id);
+		conn_close(o);
+	}
+}
+
+int
+guard_accept(evutil_socket_t fd, const struct sockaddr *sa)
+{
+	if (ban_count(srv.bans) == 0 ||
+	    ban_check(srv.bans, sa, guard_now_ms()) == 0)
+		return 0;
+	srv.stats.accept_drops++;
+	if (srv.conf->ban_close == CONF_BAN_RESET)
+		guard_linger_reset(fd);
+	evutil_closesocket(fd);
+	return 1;
+}

@@ -1,0 +1,52 @@
+/*
+ * guard.h - the ban decision: rules applied to each request head, the
+ * address ban table checked at accept(), the ban log.
+ *
+ * A front end calls guard_request() for every complete request head before
+ * it dispatches anything of the read that completed it.  On a ban it stops
+ * dispatching, calls guard_ban() with what the teardown drops, and returns
+ * -1 so that conn.c closes the connection without writing another byte.
+ */
+#ifndef H2GUARD_GUARD_H
+#define H2GUARD_GUARD_H
+
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include <event2/util.h>
+
+struct conn;
+struct http_req;
+struct rule;
+
+/*
+ * guard_request() evaluates the rules for req on c.  Returns the matching
+ * ban rule when the connection must be torn down, NULL to forward (no
+ * match, allow, log, or ban in dry-run mode: those are logged here).
+ */
+const struct rule *guard_request(struct conn *c, const struct http_req *req,
+    int32_t stream_id);
+
+/*
+ * guard_ban() records the ban decision on c: marks it banned, writes the
+ * ban log line (siblings: other requests of the connection dropped;
+ * cancelled: upstream requests cancelled), bans the address when the rule
+ * has a ttl and tears down the address's other live connections.
+ */
+void guard_ban(struct conn *c, const struct rule *r, const struct http_req *req,
+    int32_t stream_id, unsigned siblings, unsigned cancelled);
+
+/*
+ * guard_accept() is called right after accept(), before reading a byte or
+ * any TLS work.  Returns 1 when fd belongs to a banned address and was
+ * closed, else 0.
+ */
+int guard_accept(evutil_socket_t fd, const struct sockaddr *sa);
+
+/* guard_linger_reset() makes close(fd) send a TCP RST (SO_LINGER 0). */
+void guard_linger_reset(evutil_socket_t fd);
+
+/* guard_now_ms() is the monotonic clock in milliseconds. */
+uint64_t guard_now_ms(void);
+
+#endif

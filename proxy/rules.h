@@ -1,0 +1,77 @@
+/*
+ * rules.h - ban rules: ordered, first match wins.  A rule has a name, one or
+ * more conditions (all must hold) and an action.
+ *
+ *   rule NAME COND... ACTION
+ *   COND:   method M | path exact|prefix|regex V | query regex V |
+ *           header NAME present | header NAME exact|regex V |
+ *           authority exact|regex V | client CIDR | protocol h2|http/1.1 |
+ *           sni exact|regex V
+ *   ACTION: ban [ttl DURATION] | allow | log
+ *
+ * Regular expressions are PCRE2, compiled (with JIT when available) once,
+ * when the configuration is loaded.
+ */
+#ifndef H2GUARD_RULES_H
+#define H2GUARD_RULES_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "proxy/hdr.h"
+
+enum rule_action {
+	RULE_BAN,	/* tear the connection down; ttl: ban the address */
+	RULE_ALLOW,	/* stop evaluating, forward */
+	RULE_LOG,	/* log what ban would have done, forward */
+};
+
+struct rule;		/* opaque */
+struct rule_list;	/* opaque, ordered */
+
+/* What the rules look at: one request head and its connection. */
+struct rule_input {
+	const char		*method;
+	const char		*path;		/* the :path / request target, query included */
+	const char		*authority;	/* may be NULL */
+	const struct hdrlist	*headers;	/* lower-case names */
+	const struct sockaddr	*client;	/* AF_INET or AF_INET6 */
+	enum http_proto		 proto;
+	const char		*sni;		/* may be NULL (no TLS, or no SNI) */
+};
+
+/* rules_new() returns an empty list, or NULL when out of memory. */
+struct rule_list *rules_new(void);
+
+/* rules_free() frees the list and its compiled patterns; NULL is a no-op. */
+void rules_free(struct rule_list *rl);
+
+/*
+ * rules_add() parses one "rule" line (argv[0] is "rule") and appends it.
+ * Returns 0, or -1 after writing a message (without file:line) into err.
+ */
+int rules_add(struct rule_list *rl, int argc, char **argv, char *err, size_t errlen);
+
+/*
+ * rules_add_at() is rules_add() for a rule read from line of a configuration
+ * file (rule_line() returns it; rules_add() records 0).
+ */
+int rules_add_at(struct rule_list *rl, int line, int argc, char **argv,
+    char *err, size_t errlen);
+
+/* rules_find() returns the rule called name, or NULL. */
+const struct rule *rules_find(const struct rule_list *rl, const char *name);
+
+/* rules_count() is the number of rules. */
+size_t rules_count(const struct rule_list *rl);
+
+/* rules_match() returns the first rule whose conditions all hold, or NULL. */
+const struct rule *rules_match(const struct rule_list *rl, const struct rule_input *in);
+
+const char *rule_name(const struct rule *r);
+enum rule_action rule_action(const struct rule *r);
+uint32_t rule_ttl(const struct rule *r);	/* ms; 0 without ttl */
+int rule_line(const struct rule *r);		/* config line, for logs */
+
+#endif
