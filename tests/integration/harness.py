@@ -297,9 +297,10 @@ class RawClient:
     HTTP/2 handshake with python3-h2 and can then send header blocks.
     """
 
-    def __init__(self, port, tls=False, h2=True, source="127.0.0.1", timeout=5.0):
+    def __init__(self, port, tls=False, h2=True, source="127.0.0.1", timeout=5.0, drain=True):
         import ssl
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.sock.bind((source, 0))
         self.sock.settimeout(timeout)
         self.sock.connect(("127.0.0.1", port))
@@ -322,6 +323,7 @@ class RawClient:
                         raise ConnectionError("EOF during the TLS handshake")
                     self.inb.write(d)
             self._flush()
+        if tls and drain:
             # TLS 1.3 session tickets follow the handshake: take them now,
             # so that what recv_raw() counts later is only what came after.
             self.sock.settimeout(0.3)
