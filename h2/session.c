@@ -38,6 +38,7 @@
 #define H2S_RESP_HIGH	(256 * 1024)	/* pause the upstream above this */
 #define H2S_RESP_LOW	(64 * 1024)	/* resume it below this */
 #define H2S_GAPS	4		/* skipped stream id ranges remembered */
+#define H2S_BODY_LOW	(64 * 1024)	/* request body queued upstream: refill below */
 
 #define ST_F_PENDING	0x01	/* in s->pending, head not dispatched yet */
 #define ST_F_REQ_END	0x02	/* the client ended its request */
@@ -230,6 +231,21 @@ h2s_submit(struct h2s_stream *st, int status, const struct hdrlist *fields,
 	return 0;
 }
 
+/*
+ * h2s_release_body() gives back the window of request body bytes nobody
+ * will read any more (the exchange ended or was answered here), so that
+ * the client is not left blocked on a full window.
+ */
+static void
+h2s_release_body(struct h2s_stream *st)
+{
+	evbuffer_drain(st->req_body, evbuffer_get_length(st->req_body));
+	if (st->unconsumed > 0) {
+		nghttp2_session_consume(st->s->ng, st->id, st->unconsumed);
+		st->unconsumed = 0;
+	}
+}
+
 /* h2s_reply_error() answers st with a short text response. */
 static void
 h2s_reply_error(struct h2s_stream *st, int status)
@@ -237,6 +253,9 @@ h2s_reply_error(struct h2s_stream *st, int status)
 	const char *text;
 
 	switch (status) {
+	case 405:
+		text = "405 Method Not Allowed\n";
+		break;
 	case 431:
 		text = "431 Request Header Fields Too Large\n";
 		break;
@@ -247,6 +266,7 @@ h2s_reply_error(struct h2s_stream *st, int status)
 		text = "502 Bad Gateway\n";
 		break;
 	}
+	h2s_release_body(st);
 	evbuffer_drain(st->resp_body, evbuffer_get_length(st->resp_body));
 	evbuffer_add(st->resp_body, text, strlen(text));
 	st->flags |= ST_F_RESP_END | ST_F_UPS_DONE;
@@ -296,6 +316,7 @@ h2s_ups_end(void *arg, struct hdrlist *trailers)
 {
 	struct h2s_stream *st = arg;
 
+	h2s_release_body(st);
 	st->flags |= ST_F_RESP_END | ST_F_UPS_DONE;
 	st->trailers = trailers;
 	h2s_wake(st);
@@ -306,6 +327,7 @@ h2s_ups_error(void *arg, int status)
 {
 	struct h2s_stream *st = arg;
 
+	h2s_release_body(st);
 	st->flags |= ST_F_UPS_DONE;
 	if (status != 0 && !(st->flags & ST_F_SUBMITTED)) {
 		h2s_reply_error(st, status);
@@ -322,12 +344,15 @@ h2s_ups_body_sent(void *arg, size_t n)
 {
 	struct h2s_stream *st = arg;
 
-	if (n > st->unconsumed)
-		n = st->unconsumed;
-	if (n == 0)
+	/*
+	 * Give the window back once the upstream took most of what we queued
+	 * for it: what waits for the upstream stays below H2S_BODY_LOW plus
+	 * one window (and its chunk framing).
+	 */
+	if (st->unconsumed == 0 || ups_req_buffered(st->ureq) > H2S_BODY_LOW)
 		return;
-	st->unconsumed -= n;
-	nghttp2_session_consume(st->s->ng, st->id, n);
+	nghttp2_session_consume(st->s->ng, st->id, st->unconsumed);
+	st->unconsumed = 0;
 	conn_schedule(st->s->conn);
 }
 
@@ -351,6 +376,11 @@ h2s_dispatch(struct h2s_stream *st)
 	st->flags |= ST_F_DISPATCHED;
 	if (st->flags & ST_F_TOO_LARGE) {
 		h2s_reply_error(st, 431);
+		return;
+	}
+	/* CONNECT (no :path, :scheme) is not something we forward. */
+	if (r->path == NULL || r->scheme == NULL) {
+		h2s_reply_error(st, 405);
 		return;
 	}
 	r->has_body = !(st->flags & ST_F_REQ_END) ||

@@ -112,7 +112,7 @@ guard_request(struct conn *c, const struct http_req *req, int32_t stream_id)
 {
 	struct rule_input	 in = {
 		.method = req->method,
-		.path = req->path,
+		.path = req->path ? req->path : "",	/* CONNECT has none */
 		.authority = req->authority,
 		.headers = &req->headers,
 		.client = (const struct sockaddr *)&c->peer,
@@ -121,8 +121,7 @@ guard_request(struct conn *c, const struct http_req *req, int32_t stream_id)
 	};
 	const struct rule	*r;
 
-	if (req->method == NULL || req->path == NULL ||
-	    (r = rules_match(srv.conf->rules, &in)) == NULL)
+	if (req->method == NULL || (r = rules_match(srv.conf->rules, &in)) == NULL)
 		return NULL;
 	switch (rule_action(r)) {
 	case RULE_ALLOW:
@@ -151,7 +150,7 @@ guard_ban(struct conn *c, const struct rule *r, const struct http_req *req,
 	srv.stats.bans++;
 	guard_log(c, "ban", r, req, stream_id, (int)siblings, (int)cancelled);
 	conn_log(c, LOG_INFO, "banned by rule %s (%s %s)%s", rule_name(r),
-	    req->method, req->path, ttl ? ", address banned" : "");
+	    req->method, req->path ? req->path : "", ttl ? ", address banned" : "");
 	if (ttl == 0)
 		return;
 	if (ban_add(srv.bans, (const struct sockaddr *)&c->peer, guard_now_ms(),

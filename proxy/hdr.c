@@ -77,7 +77,7 @@ hdr_hop_by_hop(const char *name, size_t nlen)
 	static const char *const hop[] = {
 		"connection", "keep-alive", "proxy-connection", "te",
 		"transfer-encoding", "upgrade", "proxy-authenticate",
-		"http2-settings",
+		"proxy-authorization", "http2-settings",
 	};
 	size_t i;
 

@@ -26,7 +26,7 @@
 #include "proxy/server.h"
 #include "proxy/upstream.h"
 
-#define H1_MAX_PIPELINE	32		/* requests queued before we stop reading */
+#define H1_MAX_PIPELINE	32		/* requests queued: stop reading more */
 #define H1_BODY_HIGH	(256 * 1024)	/* request body buffered: stop reading */
 #define H1_BODY_LOW	(64 * 1024)	/* read again below this */
 #define H1_OUT_HIGH	(256 * 1024)	/* response bytes buffered: pause upstream */
@@ -74,7 +74,8 @@ struct h1_conn {
 	const struct rule	*ban_rule;	/* borrowed: a request matched it */
 	struct h1_req		*ban_req;	/* borrowed: that request */
 	enum h1_timer		 timer;
-	unsigned		 stalled:1;	/* parser paused, input kept */
+	unsigned		 stalled:1;	/* parser paused on a request body */
+	unsigned		 full:1;	/* H1_MAX_PIPELINE queued: not reading */
 	unsigned		 closing:1;	/* read no more requests */
 	unsigned		 eof:1;		/* the client half-closed */
 };
@@ -336,6 +337,47 @@ h1_on_header_value(http_parser *p, const char *at, size_t len)
 	return hdr_acc_value(&h->acc, at, len) ? -1 : 0;
 }
 
+/*
+ * h1_absolute_form() splits an absolute-form target ("http://a/b?c") into
+ * authority and origin-form path, so that rules see the path the upstream
+ * will serve.  Returns 0, or -1 when out of memory.
+ */
+static int
+h1_absolute_form(struct http_req *q)
+{
+	struct http_parser_url	 u;
+	const char		*t = q->path ? q->path : "";
+	char			*path;
+	size_t			 off, len;
+
+	http_parser_url_init(&u);
+	if (http_parser_parse_url(t, strlen(t), 0, &u) != 0 ||
+	    !(u.field_set & (1 << UF_HOST)))
+		return 0;	/* not a URL: forwarded as it is */
+	off = u.field_data[UF_HOST].off;
+	len = u.field_data[UF_HOST].len;
+	if (off > 0 && t[off - 1] == '[') {	/* keep an IPv6 literal's brackets */
+		off--;
+		len += 2;
+	}
+	if (u.field_set & (1 << UF_PORT))
+		len = u.field_data[UF_PORT].off + u.field_data[UF_PORT].len - off;
+	if ((q->authority = strndup(t + off, len)) == NULL)
+		return -1;
+	if (u.field_set & (1 << UF_PATH))
+		path = strdup(t + u.field_data[UF_PATH].off);
+	else if (u.field_set & (1 << UF_QUERY)) {
+		if (asprintf(&path, "/?%s", t + u.field_data[UF_QUERY].off) < 0)
+			path = NULL;
+	} else
+		path = strdup("/");
+	if (path == NULL)
+		return -1;
+	free(q->path);
+	q->path = path;
+	return 0;
+}
+
 static int
 h1_on_headers_complete(http_parser *p)
 {
@@ -354,7 +396,11 @@ h1_on_headers_complete(http_parser *p)
 		return -1;
 	q->path = r->url;
 	r->url = NULL;
-	if ((f = hdrlist_get(&q->headers, "host")) != NULL &&
+	if (q->path == NULL || (q->path[0] != '/' && strcmp(q->path, "*") != 0)) {
+		/* Absolute form: its host wins over Host (RFC 9112 3.2.2). */
+		if (h1_absolute_form(q) < 0)
+			return -1;
+	} else if ((f = hdrlist_get(&q->headers, "host")) != NULL &&
 	    (q->authority = strndup(f->value, f->vlen)) == NULL)
 		return -1;
 	if (p->flags & F_CONTENTLENGTH)
@@ -365,6 +411,12 @@ h1_on_headers_complete(http_parser *p)
 		r->flags |= R_F_NO_BODY;
 	if (!http_should_keep_alive(p))
 		r->flags |= R_F_CLOSE;
+	if (r->flags & R_F_TOO_LARGE) {
+		/* Answered with 431 and the connection closed after it. */
+		r->flags |= R_F_CLOSE;
+		h->closing = 1;
+		http_parser_pause(p, 1);
+	}
 	h->nseen++;
 	if ((h->ban_rule = guard_request(h->conn, q, (int32_t)h->nseen)) != NULL) {
 		/* Stop parsing: nothing of this read will be dispatched. */
@@ -417,9 +469,6 @@ h1_on_message_complete(http_parser *p)
 	h->cur = NULL;
 	if (r->flags & R_F_CLOSE) {
 		h->closing = 1;
-		http_parser_pause(p, 1);
-	} else if (h->nreqs >= H1_MAX_PIPELINE) {
-		h->stalled = 1;
 		http_parser_pause(p, 1);
 	}
 	return 0;
@@ -488,12 +537,23 @@ h1_pump(struct h1_conn *h)
 			break;
 		}
 		if ((r->flags & R_F_CLOSE) || !(r->flags & R_F_REQ_END)) {
-			/* The rest of its body would be read as a request. */
+			/*
+			 * The connection ends with this response (the rest of
+			 * an unread body would be taken for a request): the
+			 * requests queued behind it will never be answered.
+			 */
 			h->closing = 1;
-			h1_req_free(r);
+			while (!TAILQ_EMPTY(&h->reqs))
+				h1_req_free(TAILQ_FIRST(&h->reqs));
 			break;
 		}
 		h1_req_free(r);
+	}
+	if (h->full && h->nreqs < H1_MAX_PIPELINE && !h->closing) {
+		/* Room again: read and parse what the client sent since. */
+		h->full = 0;
+		bufferevent_enable(h->conn->bev, EV_READ);
+		conn_schedule(h->conn);
 	}
 	if ((h->closing || h->eof) && TAILQ_EMPTY(&h->reqs)) {
 		bufferevent_disable(h->conn->bev, EV_READ);
@@ -556,10 +616,9 @@ h1_parse(struct h1_conn *h)
 	if (h->stalled) {
 		/* Read again once the queue or the body buffer drained. */
 		r = h->cur;
-		if (h->nreqs >= H1_MAX_PIPELINE || (r != NULL && (r->ureq ?
-		    ups_req_buffered(r->ureq) : evbuffer_get_length(r->body)) >=
-		    H1_BODY_LOW))
-			return 0;
+		if (r != NULL && (r->ureq ? ups_req_buffered(r->ureq) :
+		    evbuffer_get_length(r->body)) >= H1_BODY_LOW)
+			return h1_pump(h);
 		h->stalled = 0;
 		http_parser_pause(&h->parser, 0);
 		bufferevent_enable(h->conn->bev, EV_READ);
@@ -607,7 +666,13 @@ h1_parse(struct h1_conn *h)
 		}
 		/* Upgrade (h2c, websocket) is not offered: carry on in HTTP/1.1. */
 	}
-	if (h->stalled)
+	/*
+	 * Everything read was parsed (bans included) before this point; with
+	 * many requests queued, stop reading more until answers went out.
+	 */
+	if (h->nreqs >= H1_MAX_PIPELINE)
+		h->full = 1;
+	if (h->stalled || h->full)
 		bufferevent_disable(h->conn->bev, EV_READ);
 	TAILQ_FOREACH(r, &h->reqs, link)
 		if ((r->flags & (R_F_HEAD_DONE | R_F_DISPATCHED)) == R_F_HEAD_DONE)

@@ -81,6 +81,9 @@ struct ups_conn {
 #define UR_F_CHUNKED	0x100	/* request body sent chunked */
 #define UR_F_WAITING	0x200	/* queued for a connection */
 
+/* Marks a field to drop in uc_filter_fields(); names are far shorter. */
+#define HDR_DROP	0x80000000u
+
 struct ups_req {
 	TAILQ_ENTRY(ups_req)	 wlink;		/* in srv->waiting when UR_F_WAITING */
 	struct ups_pool		*pool;		/* borrowed */
@@ -330,6 +333,20 @@ ur_detach(struct ups_req *ur, int keep)
 	bufferevent_enable(uc->bev, EV_READ);
 }
 
+/*
+ * uc_arm_timeouts() sets the timeouts of a connected, active connection:
+ * the upstream must keep taking what we send; it need not answer before
+ * the request body has been sent, however slow the client's upload.
+ */
+static void
+uc_arm_timeouts(struct ups_conn *uc)
+{
+	const struct timeval *tv = &uc->srv->pool->response_tv;
+
+	bufferevent_set_timeouts(uc->bev,
+	    (uc->req->flags & UR_F_BODY_END) ? tv : NULL, tv);
+}
+
 static struct ups_conn *
 uc_new(struct ups_server *srv)
 {
@@ -414,17 +431,15 @@ ur_wake_waiting(struct ups_server *srv, struct ups_conn *uc)
 static int
 ur_start(struct ups_req *ur, struct ups_conn *uc)
 {
-	struct ups_server	*srv = ur->srv;
-	struct evbuffer		*out;
+	struct evbuffer *out;
 
-	if (uc->state == UC_IDLE || uc->connected) {
-		uc->reused = 1;
-		bufferevent_set_timeouts(uc->bev, &srv->pool->response_tv,
-		    &srv->pool->response_tv);
-	}
 	uc->state = UC_ACTIVE;
 	uc->req = ur;
 	ur->uc = uc;
+	if (uc->connected) {
+		uc->reused = 1;
+		uc_arm_timeouts(uc);
+	}
 	http_parser_init(&uc->parser, HTTP_RESPONSE);
 	uc->parser.data = uc;
 	out = bufferevent_get_output(uc->bev);
@@ -502,6 +517,8 @@ ups_req_body_end(struct ups_req *ur)
 	if (ur->flags & (UR_F_BODY_END | UR_F_FINISHED))
 		return 0;
 	ur->flags |= UR_F_BODY_END;
+	if (ur->uc != NULL && ur->uc->connected)
+		uc_arm_timeouts(ur->uc);
 	if ((ur->flags & UR_F_CHUNKED) &&
 	    evbuffer_add(ur_body_out(ur), "0\r\n\r\n", 5))
 		return -ENOMEM;
@@ -592,15 +609,26 @@ uc_on_header_value(http_parser *p, const char *at, size_t len)
 static void
 uc_filter_fields(struct hdrlist *l)
 {
-	struct hdrlist	 copy = *l;
 	uint32_t	 i, j = 0;
 
+	/*
+	 * Mark first, reading the Connection fields while they are intact
+	 * (they name more fields to drop); they go in the second pass.
+	 */
 	for (i = 0; i < l->n; i++) {
 		struct hdr *h = &l->v[i];
 
-		if (hdr_hop_by_hop(h->name, h->nlen) ||
-		    hdr_in_connection(&copy, h->name, h->nlen) ||
-		    strcmp(h->name, "content-length") == 0) {
+		if (strcmp(h->name, "connection") != 0 &&
+		    (hdr_hop_by_hop(h->name, h->nlen) ||
+		    hdr_in_connection(l, h->name, h->nlen) ||
+		    strcmp(h->name, "content-length") == 0))
+			h->nlen |= HDR_DROP;
+	}
+	for (i = 0; i < l->n; i++) {
+		struct hdr *h = &l->v[i];
+
+		if ((h->nlen & HDR_DROP) || strcmp(h->name, "connection") == 0) {
+			h->nlen &= ~HDR_DROP;
 			l->bytes -= h->nlen + h->vlen;
 			free(h->name);
 			continue;
@@ -742,8 +770,8 @@ uc_event_cb(struct bufferevent *bev, short what, void *arg)
 		uc->connected = 1;
 		setsockopt(bufferevent_getfd(bev), IPPROTO_TCP, TCP_NODELAY,
 		    &one, sizeof(one));
-		bufferevent_set_timeouts(bev, &uc->srv->pool->response_tv,
-		    &uc->srv->pool->response_tv);
+		if (uc->req != NULL)
+			uc_arm_timeouts(uc);
 		return;
 	}
 	if (uc->state == UC_IDLE) {

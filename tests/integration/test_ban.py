@@ -71,6 +71,15 @@ check(bans()[-1]["protocol"] == "http/1.1" and bans()[-1]["siblings_dropped"] ==
       "logged as http/1.1 with its dropped sibling: %s" % bans()[-1])
 
 
+# An absolute-form target does not hide the path from the rules.
+up.count(reset=True)
+c = RawClient(g.port, tls=False, h2=False, source="127.0.0.3")
+c.send_raw_tcp(b"GET http://a/wp-login.php HTTP/1.1\r\nHost: a\r\n\r\n")
+n, how = c.recv_raw()
+c.close()
+check(n == 0 and how == "reset" and up.count() == 0, "absolute-form GET http://a/wp-login.php is banned")
+
+
 # 3. An upstream request in flight on stream 1, then a banned one on stream 3:
 #    the upstream connection of stream 1 is closed, the client gets nothing.
 def hold(idx, nth, head):

@@ -5,7 +5,7 @@ HEAD / 204 / 304, request bodies (Content-Length and chunked), IPv6."""
 import socket
 import ssl
 
-from harness import H2guard, Upstream, check, curl, need, read_all, run
+from harness import H2guard, RawClient, Upstream, check, curl, need, read_all, run
 
 need("curl")
 up = Upstream()
@@ -61,6 +61,36 @@ with socket.create_connection(("127.0.0.1", g.port), timeout=10) as s:
 parts = data.split(b"HTTP/1.1 200 OK")
 check(len(parts) == 4 and parts[1].endswith(b"slow\n") and parts[2].endswith(b"ok GET /p2\n")
       and parts[3].endswith(b"hello"), "pipelined requests answered in order, then closed: %r" % data[-200:])
+
+# More pipelined requests than h2guard queues at once (32): all answered.
+with socket.create_connection(("127.0.0.1", g.port), timeout=10) as s:
+    s.sendall(b"".join(b"GET /pipe%d HTTP/1.1\r\nHost: x\r\n\r\n" % i for i in range(99))
+              + b"GET /last HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    data = read_all(s)
+check(data.count(b"HTTP/1.1 200 OK") == 100 and data.endswith(b"ok GET /last\n"),
+      "100 pipelined requests in one write: 100 answers in order")
+
+# Absolute-form request target: the URL's host is the authority.
+with socket.create_connection(("127.0.0.1", g.port), timeout=10) as s:
+    s.sendall(b"GET http://example.test:81/headers?q=1 HTTP/1.1\r\nHost: other\r\nConnection: close\r\n\r\n")
+    data = read_all(s).lower()
+check(b"uri: /headers?q=1\n" in data and b"host: example.test:81\n" in data,
+      "absolute-form target forwarded in origin form with the URL's host")
+
+# An HTTP/2 CONNECT is refused, not forwarded.
+c = RawClient(g.port)
+up.count(reset=True)
+c.h2.config.validate_outbound_headers = False
+c.h2.send_headers(1, [(":method", "CONNECT"), (":authority", "example.test:443")], end_stream=True)
+c.send(c.h2.data_to_send())
+import h2.events  # noqa: E402
+status = None
+while status is None:
+    for ev in c.h2.receive_data(c.recv()):
+        if isinstance(ev, h2.events.ResponseReceived):
+            status = dict(ev.headers)[b":status"]
+c.close()
+check(status == b"405" and up.count() == 0, "h2 CONNECT answered 405, nothing forwarded")
 
 # Request headers as the upstream sees them.
 r = curl(["--http2", "-H", "Connection: keep-alive", "-H", "X-Forwarded-For: 6.6.6.6",

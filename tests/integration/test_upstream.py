@@ -7,7 +7,7 @@ import socket
 import time
 
 from harness import (H2guard, RawUpstream, Upstream, check, curl, free_port,
-                     need, run, tmpdir)
+                     need, read_all, run, tmpdir)
 
 import subprocess
 
@@ -103,6 +103,55 @@ check("hello" in r.out and "x-checksum: abc123" in r.out, "trailers reach an h2 
 r = curl(["--http1.1", "--raw", g.url + "/t"])
 check("x-checksum: abc123" in r.out and "hello" in r.out, "trailers reach an HTTP/1.1 client (chunked)")
 g.stop()
+
+# Fields named by the upstream's Connection field are hop-by-hop too.
+def hop(idx, nth, head):
+    return (b"HTTP/1.1 200 OK\r\nConnection: keep-alive, X-Hop\r\nX-Hop: secret\r\n"
+            b"Keep-Alive: timeout=5\r\nX-Keep: 1\r\nContent-Length: 3\r\n\r\nhi\n", False)
+
+
+raw = RawUpstream(hop)
+g = H2guard([raw.addr])
+for url, proto in ((g.tls_url, "--http2"), (g.url, "--http1.1")):
+    r = curl([proto, "-i", url + "/hop"])
+    low = r.out.lower()
+    check("x-keep: 1" in low and "x-hop" not in low and "keep-alive" not in low,
+          "fields named in the upstream's Connection are not passed on over %s" % proto)
+g.stop()
+
+
+# A response cut short: the client connection closes after it, and a request
+# pipelined behind it is neither answered inside it nor later.
+def short(idx, nth, head):
+    if b"/trunc" in head:
+        return (b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\npartial", True)
+    return (b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nok\n", False)
+
+
+raw = RawUpstream(short)
+g = H2guard([raw.addr])
+with socket.create_connection(("127.0.0.1", g.port), timeout=10) as s:
+    s.sendall(b"GET /trunc HTTP/1.1\r\nHost: a\r\n\r\nGET /next HTTP/1.1\r\nHost: a\r\n\r\n")
+    data = read_all(s)
+check(data.count(b"HTTP/1.1 ") == 1 and data.endswith(b"partial"),
+      "a response cut short ends the connection; the next pipelined one is not sent: %r" % data[-80:])
+g.stop()
+
+# A slow upload that lasts longer than upstream_response_timeout succeeds:
+# the upstream need not answer before the request body has been sent.
+up = Upstream()
+g = H2guard([up.addr], extra="upstream_response_timeout 1s")
+body = os.path.join(tmpdir(), "slow-body")
+with open(body, "wb") as f:
+    f.write(b"u" * 300000)
+for url, proto in ((g.tls_url, "--http2"), (g.url, "--http1.1")):
+    r = curl([proto, "--limit-rate", "150K", "--data-binary", "@" + body, "-o", "/dev/null",
+              "-w", "%{http_code} %{size_download} %{time_total}", url + "/echo"])
+    code, size, secs = r.out.split()
+    check(code == "200" and size == "300000" and float(secs) > 1.5,
+          "a %.1f s upload over %s with a 1 s upstream_response_timeout is echoed" % (float(secs), proto))
+g.stop()
+up.stop()
 
 # Unix socket upstream and round robin over two servers.
 sock = os.path.join(tmpdir(), "up.sock")
