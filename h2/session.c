@@ -745,7 +745,7 @@ h2s_ban(struct h2s_session *s)
 	unsigned		 cancelled = 0;
 
 	TAILQ_FOREACH(st, &s->streams, link)
-		if (st->ureq != NULL && !(st->flags & ST_F_UPS_DONE))
+		if (st->ureq != NULL && ups_req_in_flight(st->ureq))
 			cancelled++;
 	guard_ban(s->conn, s->ban_rule, &s->ban_stream->req, s->ban_stream->id,
 	    s->nstreams - 1, cancelled);

@@ -597,7 +597,7 @@ h1_ban(struct h1_conn *h)
 	unsigned	 cancelled = 0;
 
 	TAILQ_FOREACH(r, &h->reqs, link)
-		if (r->ureq != NULL && !(r->flags & R_F_RESP_END))
+		if (r->ureq != NULL && ups_req_in_flight(r->ureq))
 			cancelled++;
 	guard_ban(h->conn, h->ban_rule, &h->ban_req->req, (int32_t)h->nseen,
 	    h->nreqs - 1, cancelled);

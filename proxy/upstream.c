@@ -38,6 +38,7 @@ struct ups_server {
 	TAILQ_HEAD(, ups_req)	 waiting;	/* borrowed: requests queued for a connection */
 	uint32_t		 nidle;
 	uint32_t		 nconns;	/* open: active, connecting and idle */
+	struct event		 wake_ev;	/* opens connections for waiters */
 };
 
 struct ups_pool {
@@ -109,6 +110,7 @@ static void uc_output_cb(struct evbuffer *, const struct evbuffer_cb_info *, voi
 static int ur_attach(struct ups_req *, int fresh);
 static int ur_start(struct ups_req *, struct ups_conn *);
 static void ur_wake_waiting(struct ups_server *, struct ups_conn *);
+static void ups_server_wake_cb(evutil_socket_t, short, void *);
 
 static void
 tv_from_ms(struct timeval *tv, uint32_t ms)
@@ -144,6 +146,7 @@ ups_pool_new(struct event_base *base, const struct conf *conf)
 		s->addrlen = cu->addrlen;
 		TAILQ_INIT(&s->idle);
 		TAILQ_INIT(&s->waiting);
+		event_assign(&s->wake_ev, base, -1, 0, ups_server_wake_cb, s);
 		if ((s->name = strdup(cu->name)) == NULL)
 			goto out_free_servers;
 		pool->nservers++;
@@ -156,6 +159,15 @@ out_free_servers:
 out_free_pool:
 	free(pool);
 	return NULL;
+}
+
+static void
+ups_server_wake_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct ups_server *srv = arg;
+
+	while (!TAILQ_EMPTY(&srv->waiting) && srv->nconns < srv->pool->max_conns)
+		ur_wake_waiting(srv, NULL);
 }
 
 static void
@@ -182,6 +194,7 @@ ups_pool_free(struct ups_pool *pool)
 	for (i = 0; i < pool->nservers; i++) {
 		struct ups_server *s = &pool->servers[i];
 
+		event_del(&s->wake_ev);
 		while (!TAILQ_EMPTY(&s->idle))
 			uc_free(TAILQ_FIRST(&s->idle));
 		free(s->name);
@@ -314,7 +327,13 @@ ur_detach(struct ups_req *ur, int keep)
 	if (!keep || evbuffer_get_length(out) > 0 ||
 	    evbuffer_get_length(in) > 0 || !(ur->flags & UR_F_BODY_END)) {
 		uc_free(uc);
-		ur_wake_waiting(srv, NULL);
+		/*
+		 * Room for a new connection.  Open it from the event loop: when
+		 * a whole client connection is torn down, its own waiting
+		 * requests are gone by then and cost the upstream nothing.
+		 */
+		if (!TAILQ_EMPTY(&srv->waiting))
+			event_active(&srv->wake_ev, EV_TIMEOUT, 0);
 		return;
 	}
 	uc->done = 0;
@@ -531,6 +550,12 @@ ups_req_buffered(const struct ups_req *ur)
 	if (ur->uc)
 		return evbuffer_get_length(bufferevent_get_output(ur->uc->bev));
 	return evbuffer_get_length(ur->body);
+}
+
+int
+ups_req_in_flight(const struct ups_req *ur)
+{
+	return ur->uc != NULL;
 }
 
 void

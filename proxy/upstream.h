@@ -73,6 +73,12 @@ int ups_req_body_end(struct ups_req *ur);
 /* ups_req_buffered() is the request body queued but not yet on the socket. */
 size_t ups_req_buffered(const struct ups_req *ur);
 
+/*
+ * ups_req_in_flight() is 1 while the request is on an upstream connection
+ * and its response has not ended (0 while it waits for a connection).
+ */
+int ups_req_in_flight(const struct ups_req *ur);
+
 /* ups_req_pause() stops (1) or resumes (0) reading the response. */
 void ups_req_pause(struct ups_req *ur, int pause);
 

@@ -107,6 +107,26 @@ for tls in (False, True):
 check(bans()[-1]["upstream_cancelled"] == 1, "the ban log counts the cancelled upstream request")
 g2.stop()
 
+# Requests of a banned connection queued for an upstream connection
+# (upstream_max_connections 1) are dropped without costing the upstream a
+# connection each.
+raw = RawUpstream(hold)
+g2 = H2guard([raw.addr], extra=(RULES % banlog) + "upstream_max_connections 1\n")
+c = RawClient(g2.port, tls=False, source="127.0.0.5")
+c.send_raw_tcp(c.requests(["/q%d" % i for i in range(10)]))
+deadline = time.time() + 5
+while raw.requests < 1 and time.time() < deadline:
+    time.sleep(0.02)
+c.send_raw_tcp(c.requests(["/wp-login.php"]))
+n, how = c.recv_raw()
+c.close()
+time.sleep(0.5)
+check(n == 0 and how == "reset" and raw.accepted == 1 and raw.requests == 1,
+      "banned with 9 requests queued: the upstream saw %d connection(s), %d request(s)" % (raw.accepted, raw.requests))
+check(bans()[-1]["siblings_dropped"] == 10 and bans()[-1]["upstream_cancelled"] == 1,
+      "the ban log counts 10 siblings, 1 cancelled upstream request: %s" % bans()[-1])
+g2.stop()
+
 # 4. ttl: the address is banned; its other live connection is torn down at
 #    once; new connections are closed before any TLS byte; after the ttl it
 #    is served again.  The legitimate client is never affected.
