@@ -81,6 +81,8 @@ struct h2s_session {
 	int				 seen_request;
 	int				 got_data;	/* DATA in this read */
 	int32_t				 max_stream_id;	/* highest client stream seen */
+	int				 our_goaway;	/* we asked nghttp2 for a GOAWAY */
+	const char			*flood;		/* flood limit crossed, or NULL */
 	const struct rule		*ban_rule;	/* borrowed: a request matched it */
 	struct h2s_stream		*ban_stream;	/* borrowed: that request */
 	/* Stream ids the client skipped: closed without ever being opened. */
@@ -89,6 +91,7 @@ struct h2s_session {
 };
 
 static const struct ups_req_ops h2s_ups_ops;
+static int h2s_ban(struct h2s_session *);
 
 static struct h2s_stream *
 h2s_stream_new(struct h2s_session *s, int32_t id)
@@ -445,6 +448,7 @@ h2s_on_begin_frame(nghttp2_session *ng, const nghttp2_frame_hd *hd,
 	}
 	for (i = 0; i < s->ngaps; i++)
 		if (id >= s->gaps[i].lo && id <= s->gaps[i].hi) {
+			s->our_goaway = 1;
 			nghttp2_session_terminate_session(ng,
 			    NGHTTP2_PROTOCOL_ERROR);
 			break;
@@ -605,6 +609,26 @@ h2s_on_stream_close(nghttp2_session *ng, int32_t id, uint32_t error_code,
 	return 0;
 }
 
+/*
+ * nghttp2 answers the floods it detects itself (its RST_STREAM rate limit,
+ * CVE-2023-44487) with a GOAWAY of its own.  Abuse gets silence here: the
+ * frame is cancelled and the connection torn down like any other ban.  The
+ * GOAWAYs h2guard asks for (idle timeout, protocol errors) pass.
+ */
+static int
+h2s_before_frame_send(nghttp2_session *ng, const nghttp2_frame *frame,
+    void *user_data)
+{
+	struct h2s_session *s = user_data;
+
+	if (frame->hd.type != NGHTTP2_GOAWAY || s->our_goaway ||
+	    (frame->goaway.error_code != NGHTTP2_INTERNAL_ERROR &&
+	    frame->goaway.error_code != NGHTTP2_ENHANCE_YOUR_CALM))
+		return 0;
+	s->flood = "nghttp2_rapid_reset";
+	return NGHTTP2_ERR_CANCEL;
+}
+
 /* ---- the session ---------------------------------------------------------- */
 
 struct h2s_session *
@@ -634,6 +658,7 @@ h2s_new(struct conn *c)
 	nghttp2_session_callbacks_set_on_frame_recv_callback(cbs, h2s_on_frame_recv);
 	nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cbs, h2s_on_data_chunk);
 	nghttp2_session_callbacks_set_on_stream_close_callback(cbs, h2s_on_stream_close);
+	nghttp2_session_callbacks_set_before_frame_send_callback(cbs, h2s_before_frame_send);
 	if (nghttp2_option_new(&opt) != 0)
 		goto out_free_cbs;
 	nghttp2_option_set_no_auto_window_update(opt, 1);
@@ -688,6 +713,8 @@ h2s_flush(struct h2s_session *s)
 			    nghttp2_strerror((int)n));
 			return -1;
 		}
+		if (s->flood != NULL)
+			return h2s_ban(s);	/* the bytes of this call are dropped too */
 		if (n == 0)
 			break;
 		if (evbuffer_add(out, data, (size_t)n) < 0)
@@ -747,8 +774,11 @@ h2s_ban(struct h2s_session *s)
 	TAILQ_FOREACH(st, &s->streams, link)
 		if (st->ureq != NULL && ups_req_in_flight(st->ureq))
 			cancelled++;
-	guard_ban(s->conn, s->ban_rule, &s->ban_stream->req, s->ban_stream->id,
-	    s->nstreams - 1, cancelled);
+	if (s->ban_rule != NULL)
+		guard_ban(s->conn, s->ban_rule, &s->ban_stream->req,
+		    s->ban_stream->id, s->nstreams - 1, cancelled);
+	else
+		guard_flood(s->conn, s->flood, s->nstreams, cancelled);
 	return -1;
 }
 
@@ -770,7 +800,11 @@ h2s_on_read(struct h2s_session *s)
 			ssize_t rv = nghttp2_session_mem_recv(s->ng,
 			    v[i].iov_base, v[i].iov_len);
 
-			if (rv < 0 && s->ban_rule != NULL)
+			if (rv == NGHTTP2_ERR_FLOODED)
+				s->flood = "nghttp2_flooded";
+			else if (rv == NGHTTP2_ERR_TOO_MANY_CONTINUATIONS)
+				s->flood = "nghttp2_continuation";
+			if (rv < 0 && (s->ban_rule != NULL || s->flood != NULL))
 				return h2s_ban(s);
 			if (rv < 0) {
 				conn_log(s->conn, LOG_INFO, "HTTP/2: %s",
@@ -781,6 +815,14 @@ h2s_on_read(struct h2s_session *s)
 		}
 		evbuffer_drain(in, used);
 	}
+	/*
+	 * Let nghttp2 produce its frames before anything is dispatched: a
+	 * flood it detected in this read shows up as its GOAWAY, and then
+	 * nothing of the read may reach an upstream.  Frames only go to our
+	 * output buffer here; a ban frees it unsent.
+	 */
+	if (h2s_flush(s) < 0)
+		return -1;
 	h2s_dispatch_pending(s);
 	h2s_update_timer(s);
 	return h2s_flush(s);
@@ -813,6 +855,7 @@ h2s_on_timeout(struct h2s_session *s)
 		conn_log(s->conn, LOG_DEBUG, "request body timed out");
 	} else {
 		conn_log(s->conn, LOG_DEBUG, "idle, closing");
+		s->our_goaway = 1;
 		nghttp2_session_terminate_session(s->ng, NGHTTP2_NO_ERROR);
 	}
 	s->timer = H2S_T_NONE;

@@ -172,6 +172,35 @@ guard_ban(struct conn *c, const struct rule *r, const struct http_req *req,
 	}
 }
 
+void
+guard_flood(struct conn *c, const char *limit, unsigned siblings,
+    unsigned cancelled)
+{
+	struct evbuffer	*b;
+	struct timeval	 tv;
+	struct tm	 tm;
+	char		 ts[32];
+	const char	*sep = strrchr(c->peer_str, ':');
+
+	c->flags |= CONN_F_BANNED;
+	srv.stats.bans++;
+	conn_log(c, LOG_INFO, "banned: flood limit %s crossed", limit);
+	if (srv.ban_log_fd < 0 || (b = evbuffer_new()) == NULL)
+		return;
+	gettimeofday(&tv, NULL);
+	gmtime_r(&tv.tv_sec, &tm);
+	strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%S", &tm);
+	evbuffer_add_printf(b, "{\"time\":\"%s.%03ldZ\",\"event\":\"ban\","
+	    "\"client\":\"%s\",\"port\":%s,\"conn\":%llu,\"protocol\":\"h2\","
+	    "\"limit\":\"%s\",\"siblings_dropped\":%u,\"upstream_cancelled\":%u,"
+	    "\"ttl\":0}\n", ts, (long)tv.tv_usec / 1000, c->addr_str,
+	    sep ? sep + 1 : "0", (unsigned long long)c->id, limit, siblings,
+	    cancelled);
+	if (evbuffer_write(b, srv.ban_log_fd) < 0)
+		conn_log(c, LOG_WARNING, "ban log: %s", strerror(errno));
+	evbuffer_free(b);
+}
+
 int
 guard_accept(evutil_socket_t fd, const struct sockaddr *sa)
 {

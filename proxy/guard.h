@@ -37,6 +37,13 @@ void guard_ban(struct conn *c, const struct rule *r, const struct http_req *req,
     int32_t stream_id, unsigned siblings, unsigned cancelled);
 
 /*
+ * guard_flood() records a flood decision on c, as guard_ban() does for a
+ * rule: limit names the limit crossed (e.g. "nghttp2_rapid_reset").
+ */
+void guard_flood(struct conn *c, const char *limit, unsigned siblings,
+    unsigned cancelled);
+
+/*
  * guard_accept() is called right after accept(), before reading a byte or
  * any TLS work.  Returns 1 when fd belongs to a banned address and was
  * closed, else 0.
