@@ -253,27 +253,15 @@ h2s_release_body(struct h2s_stream *st)
 static void
 h2s_reply_error(struct h2s_stream *st, int status)
 {
-	const char *text;
+	char	 text[64];
+	int	 len = snprintf(text, sizeof(text), "%d %s\n", status,
+		    http_reason(status));
 
-	switch (status) {
-	case 405:
-		text = "405 Method Not Allowed\n";
-		break;
-	case 431:
-		text = "431 Request Header Fields Too Large\n";
-		break;
-	case 504:
-		text = "504 Gateway Timeout\n";
-		break;
-	default:
-		text = "502 Bad Gateway\n";
-		break;
-	}
 	h2s_release_body(st);
 	evbuffer_drain(st->resp_body, evbuffer_get_length(st->resp_body));
-	evbuffer_add(st->resp_body, text, strlen(text));
+	evbuffer_add(st->resp_body, text, (size_t)len);
 	st->flags |= ST_F_RESP_END | ST_F_UPS_DONE;
-	if (h2s_submit(st, status, NULL, (int64_t)strlen(text),
+	if (h2s_submit(st, status, NULL, len,
 	    strcmp(st->req.method ? st->req.method : "", "HEAD") != 0) < 0)
 		nghttp2_submit_rst_stream(st->s->ng, NGHTTP2_FLAG_NONE, st->id,
 		    NGHTTP2_INTERNAL_ERROR);

@@ -67,6 +67,42 @@ guard_json_str(struct evbuffer *b, const char *s, size_t max)
 }
 
 /*
+ * guard_line_new() starts a ban log line: time, event, client, connection
+ * and protocol.  Returns NULL when the ban log is off or out of memory.
+ */
+static struct evbuffer *
+guard_line_new(struct conn *c, const char *event, enum http_proto proto)
+{
+	struct evbuffer	*b;
+	struct timeval	 tv;
+	struct tm	 tm;
+	char		 ts[32];
+	const char	*sep = strrchr(c->peer_str, ':');
+
+	if (srv.ban_log_fd < 0 || (b = evbuffer_new()) == NULL)
+		return NULL;
+	gettimeofday(&tv, NULL);
+	gmtime_r(&tv.tv_sec, &tm);
+	strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%S", &tm);
+	evbuffer_add_printf(b, "{\"time\":\"%s.%03ldZ\",\"event\":\"%s\","
+	    "\"client\":\"%s\",\"port\":%s,\"conn\":%llu,\"protocol\":\"%s\"",
+	    ts, (long)tv.tv_usec / 1000, event, c->addr_str,
+	    sep ? sep + 1 : "0", (unsigned long long)c->id,
+	    proto == PROTO_H2 ? "h2" : "http/1.1");
+	return b;
+}
+
+/* guard_line_write() writes the finished line b and frees it. */
+static void
+guard_line_write(struct conn *c, struct evbuffer *b)
+{
+	/* One write per line: lines of a shared file do not interleave. */
+	if (evbuffer_write(b, srv.ban_log_fd) < 0)
+		conn_log(c, LOG_WARNING, "ban log: %s", strerror(errno));
+	evbuffer_free(b);
+}
+
+/*
  * guard_log() writes one JSON line about a rule decision to the ban log:
  * event is "ban", "log" or "dry_run".
  */
@@ -75,23 +111,11 @@ guard_log(struct conn *c, const char *event, const struct rule *r,
     const struct http_req *req, int32_t stream_id, int siblings,
     int cancelled)
 {
-	struct evbuffer	*b;
-	struct timeval	 tv;
-	struct tm	 tm;
-	char		 ts[32];
-	const char	*sep;
+	struct evbuffer *b;
 
-	if (srv.ban_log_fd < 0 || (b = evbuffer_new()) == NULL)
+	if ((b = guard_line_new(c, event, req->proto)) == NULL)
 		return;
-	gettimeofday(&tv, NULL);
-	gmtime_r(&tv.tv_sec, &tm);
-	strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%S", &tm);
-	sep = strrchr(c->peer_str, ':');
-	evbuffer_add_printf(b, "{\"time\":\"%s.%03ldZ\",\"event\":\"%s\","
-	    "\"client\":\"%s\",\"port\":%s,\"conn\":%llu,\"protocol\":\"%s\","
-	    "\"rule\":", ts, (long)tv.tv_usec / 1000, event, c->addr_str,
-	    sep ? sep + 1 : "0", (unsigned long long)c->id,
-	    req->proto == PROTO_H2 ? "h2" : "http/1.1");
+	evbuffer_add(b, ",\"rule\":", 8);
 	guard_json_str(b, rule_name(r), GUARD_FIELD_MAX);
 	evbuffer_add_printf(b, ",\"stream\":%d,\"method\":", (int)stream_id);
 	guard_json_str(b, req->method, GUARD_FIELD_MAX);
@@ -101,10 +125,7 @@ guard_log(struct conn *c, const char *event, const struct rule *r,
 		evbuffer_add_printf(b, ",\"siblings_dropped\":%d,"
 		    "\"upstream_cancelled\":%d", siblings, cancelled);
 	evbuffer_add_printf(b, ",\"ttl\":%u}\n", rule_ttl(r) / 1000);
-	/* One write per line: lines of a shared file do not interleave. */
-	if (evbuffer_write(b, srv.ban_log_fd) < 0)
-		conn_log(c, LOG_WARNING, "ban log: %s", strerror(errno));
-	evbuffer_free(b);
+	guard_line_write(c, b);
 }
 
 const struct rule *
@@ -176,29 +197,16 @@ void
 guard_flood(struct conn *c, const char *limit, unsigned siblings,
     unsigned cancelled)
 {
-	struct evbuffer	*b;
-	struct timeval	 tv;
-	struct tm	 tm;
-	char		 ts[32];
-	const char	*sep = strrchr(c->peer_str, ':');
+	struct evbuffer *b;
 
 	c->flags |= CONN_F_BANNED;
 	srv.stats.bans++;
 	conn_log(c, LOG_INFO, "banned: flood limit %s crossed", limit);
-	if (srv.ban_log_fd < 0 || (b = evbuffer_new()) == NULL)
+	if ((b = guard_line_new(c, "ban", PROTO_H2)) == NULL)
 		return;
-	gettimeofday(&tv, NULL);
-	gmtime_r(&tv.tv_sec, &tm);
-	strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%S", &tm);
-	evbuffer_add_printf(b, "{\"time\":\"%s.%03ldZ\",\"event\":\"ban\","
-	    "\"client\":\"%s\",\"port\":%s,\"conn\":%llu,\"protocol\":\"h2\","
-	    "\"limit\":\"%s\",\"siblings_dropped\":%u,\"upstream_cancelled\":%u,"
-	    "\"ttl\":0}\n", ts, (long)tv.tv_usec / 1000, c->addr_str,
-	    sep ? sep + 1 : "0", (unsigned long long)c->id, limit, siblings,
-	    cancelled);
-	if (evbuffer_write(b, srv.ban_log_fd) < 0)
-		conn_log(c, LOG_WARNING, "ban log: %s", strerror(errno));
-	evbuffer_free(b);
+	evbuffer_add_printf(b, ",\"limit\":\"%s\",\"siblings_dropped\":%u,"
+	    "\"upstream_cancelled\":%u,\"ttl\":0}\n", limit, siblings, cancelled);
+	guard_line_write(c, b);
 }
 
 int

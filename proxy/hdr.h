@@ -67,6 +67,9 @@ int hdr_in_connection(const struct hdrlist *l, const char *name, size_t nlen);
 /* http_req_clear() frees what the request owns and zeroes it. */
 void http_req_clear(struct http_req *r);
 
+/* http_reason() is the reason phrase of status ("Status" when unknown). */
+const char *http_reason(int status);
+
 /* http_method_idempotent() is 1 for GET, HEAD, PUT, DELETE, OPTIONS, TRACE. */
 int http_method_idempotent(const char *method);
 

@@ -121,43 +121,11 @@ h1_req_free(struct h1_req *r)
 	free(r);
 }
 
-static const char *
-h1_reason(int status)
-{
-	switch (status) {
-	case 200: return "OK";
-	case 201: return "Created";
-	case 202: return "Accepted";
-	case 204: return "No Content";
-	case 206: return "Partial Content";
-	case 301: return "Moved Permanently";
-	case 302: return "Found";
-	case 303: return "See Other";
-	case 304: return "Not Modified";
-	case 307: return "Temporary Redirect";
-	case 308: return "Permanent Redirect";
-	case 400: return "Bad Request";
-	case 401: return "Unauthorized";
-	case 403: return "Forbidden";
-	case 404: return "Not Found";
-	case 405: return "Method Not Allowed";
-	case 408: return "Request Timeout";
-	case 413: return "Content Too Large";
-	case 429: return "Too Many Requests";
-	case 431: return "Request Header Fields Too Large";
-	case 500: return "Internal Server Error";
-	case 502: return "Bad Gateway";
-	case 503: return "Service Unavailable";
-	case 504: return "Gateway Timeout";
-	default: return "Status";
-	}
-}
-
 /* h1_reply_error() serializes a short text answer for r. */
 static void
 h1_reply_error(struct h1_req *r, int status, int close)
 {
-	const char *reason = h1_reason(status);
+	const char *reason = http_reason(status);
 
 	evbuffer_drain(r->out, evbuffer_get_length(r->out));
 	if (close)
@@ -182,7 +150,7 @@ h1_ups_head(void *arg, struct ups_resp *resp)
 	if (!resp->has_body)
 		r->flags |= R_F_NO_BODY;
 	evbuffer_add_printf(r->out, "HTTP/1.1 %d %s\r\n", resp->status,
-	    h1_reason(resp->status));
+	    http_reason(resp->status));
 	for (i = 0; i < resp->headers.n; i++) {
 		const struct hdr *f = &resp->headers.v[i];
 

@@ -99,6 +99,14 @@ START_TEST(test_idempotent)
 }
 END_TEST
 
+START_TEST(test_reason)
+{
+	ck_assert_str_eq(http_reason(502), "Bad Gateway");
+	ck_assert_str_eq(http_reason(431), "Request Header Fields Too Large");
+	ck_assert_str_eq(http_reason(599), "Status");
+}
+END_TEST
+
 static Suite *
 hdr_suite(void)
 {
@@ -110,6 +118,7 @@ hdr_suite(void)
 	tcase_add_test(tc, test_in_connection);
 	tcase_add_test(tc, test_acc_split);
 	tcase_add_test(tc, test_idempotent);
+	tcase_add_test(tc, test_reason);
 	suite_add_tcase(s, tc);
 	return s;
 }
