@@ -30,6 +30,7 @@
 #include "proxy/conf.h"
 #include "proxy/conn.h"
 #include "proxy/guard.h"
+#include "proxy/limit.h"
 #include "proxy/server.h"
 #include "proxy/upstream.h"
 
@@ -37,6 +38,7 @@
 #define H2S_OUT_LOW	(16 * 1024)	/* produce again below this */
 #define H2S_RESP_HIGH	(256 * 1024)	/* pause the upstream above this */
 #define H2S_RESP_LOW	(64 * 1024)	/* resume it below this */
+#define H2S_CONN_RESP_HIGH (1024 * 1024) /* all streams: pause above this */
 #define H2S_GAPS	4		/* skipped stream id ranges remembered */
 #define H2S_BODY_LOW	(64 * 1024)	/* request body queued upstream: refill below */
 
@@ -49,6 +51,10 @@
 #define ST_F_UPS_DONE	0x40	/* the upstream exchange is over */
 #define ST_F_TOO_LARGE	0x80	/* header list over max_header_list_size */
 #define ST_F_DISPATCHED	0x100	/* handed to the upstream */
+#define ST_F_OUR_RST	0x200	/* h2guard reset it (not a client error) */
+
+/* The per-connection rate limits, indexed by their enum limit_id. */
+#define H2S_NRATES	(LIM_INVALID_HEADER_RATE + 1)
 
 struct h2s_stream {
 	TAILQ_ENTRY(h2s_stream)	 link;		/* in s->streams */
@@ -69,6 +75,8 @@ enum h2s_timer {
 	H2S_T_FIRST,	/* no request yet */
 	H2S_T_IDLE,	/* no open stream */
 	H2S_T_BODY,	/* waiting for request body bytes */
+	H2S_T_HEADER,	/* a header block started, not finished */
+	H2S_T_SEND,	/* output waits for the client to take it */
 };
 
 struct h2s_session {
@@ -83,6 +91,15 @@ struct h2s_session {
 	int32_t				 max_stream_id;	/* highest client stream seen */
 	int				 our_goaway;	/* we asked nghttp2 for a GOAWAY */
 	const char			*flood;		/* flood limit crossed, or NULL */
+	struct rate			 rates[H2S_NRATES];
+	uint32_t			 streams_total;	/* streams opened */
+	size_t				 resp_buffered;	/* response bytes held, all streams */
+	/* The header block being received (HEADERS and its CONTINUATIONs). */
+	int				 in_block;	/* END_HEADERS not seen yet */
+	uint32_t			 block_frames;	/* CONTINUATIONs */
+	uint32_t			 block_fields;
+	uint64_t			 block_bytes;	/* coded bytes so far */
+	uint64_t			 block_decoded;	/* name + value + 32 per field */
 	const struct rule		*ban_rule;	/* borrowed: a request matched it */
 	struct h2s_stream		*ban_stream;	/* borrowed: that request */
 	/* Stream ids the client skipped: closed without ever being opened. */
@@ -125,6 +142,7 @@ h2s_stream_free(struct h2s_stream *st)
 		TAILQ_REMOVE(&s->pending, st, plink);
 	TAILQ_REMOVE(&s->streams, st, link);
 	s->nstreams--;
+	s->resp_buffered -= evbuffer_get_length(st->resp_body);
 	ups_req_free(st->ureq);
 	http_req_clear(&st->req);
 	evbuffer_free(st->req_body);
@@ -132,7 +150,52 @@ h2s_stream_free(struct h2s_stream *st)
 	free(st);
 }
 
+/* h2s_rst() resets st for a reason of ours (upstream failure, timeout). */
+static void
+h2s_rst(struct h2s_stream *st, uint32_t error_code)
+{
+	st->flags |= ST_F_OUR_RST;
+	nghttp2_submit_rst_stream(st->s->ng, NGHTTP2_FLAG_NONE, st->id,
+	    error_code);
+}
+
 /* ---- responses ------------------------------------------------------------ */
+
+/*
+ * h2s_resume_paused() resumes the upstreams paused for st's sake or for the
+ * connection's, now that both buffers are low enough.
+ */
+static void
+h2s_resume_paused(struct h2s_session *s)
+{
+	struct h2s_stream *st;
+
+	TAILQ_FOREACH(st, &s->streams, link)
+		if ((st->flags & ST_F_PAUSED) &&
+		    evbuffer_get_length(st->resp_body) < H2S_RESP_LOW) {
+			st->flags &= ~ST_F_PAUSED;
+			ups_req_pause(st->ureq, 0);
+		}
+}
+
+/* h2s_resp_add() queues response body bytes for the client. */
+static int
+h2s_resp_add(struct h2s_stream *st, const void *data, size_t len)
+{
+	struct h2s_session *s = st->s;
+
+	if (evbuffer_add(st->resp_body, data, len) < 0)
+		return -1;
+	s->resp_buffered += len;
+	/* Per stream and per connection: memory stays bounded either way. */
+	if (!(st->flags & (ST_F_PAUSED | ST_F_UPS_DONE)) && st->ureq != NULL &&
+	    (evbuffer_get_length(st->resp_body) > H2S_RESP_HIGH ||
+	    s->resp_buffered > H2S_CONN_RESP_HIGH)) {
+		st->flags |= ST_F_PAUSED;
+		ups_req_pause(st->ureq, 1);
+	}
+	return 0;
+}
 
 static ssize_t
 h2s_data_read(nghttp2_session *ng, int32_t id, uint8_t *buf, size_t len,
@@ -141,14 +204,17 @@ h2s_data_read(nghttp2_session *ng, int32_t id, uint8_t *buf, size_t len,
 	struct h2s_stream	*st = source->ptr;
 	int			 n;
 
+	struct h2s_session	*s = st->s;
+	int			 was_over = s->resp_buffered > H2S_CONN_RESP_HIGH;
+
 	n = evbuffer_remove(st->resp_body, buf, len);
 	if (n < 0)
 		return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
-	if ((st->flags & ST_F_PAUSED) &&
-	    evbuffer_get_length(st->resp_body) < H2S_RESP_LOW) {
-		st->flags &= ~ST_F_PAUSED;
-		ups_req_pause(st->ureq, 0);
-	}
+	s->resp_buffered -= (size_t)n;
+	if (s->resp_buffered <= H2S_CONN_RESP_HIGH &&
+	    (was_over || ((st->flags & ST_F_PAUSED) &&
+	    evbuffer_get_length(st->resp_body) < H2S_RESP_LOW)))
+		h2s_resume_paused(s);
 	if (evbuffer_get_length(st->resp_body) == 0 &&
 	    (st->flags & ST_F_RESP_END)) {
 		*data_flags |= NGHTTP2_DATA_FLAG_EOF;
@@ -258,13 +324,13 @@ h2s_reply_error(struct h2s_stream *st, int status)
 		    http_reason(status));
 
 	h2s_release_body(st);
+	st->s->resp_buffered -= evbuffer_get_length(st->resp_body);
 	evbuffer_drain(st->resp_body, evbuffer_get_length(st->resp_body));
-	evbuffer_add(st->resp_body, text, (size_t)len);
+	h2s_resp_add(st, text, (size_t)len);
 	st->flags |= ST_F_RESP_END | ST_F_UPS_DONE;
 	if (h2s_submit(st, status, NULL, len,
 	    strcmp(st->req.method ? st->req.method : "", "HEAD") != 0) < 0)
-		nghttp2_submit_rst_stream(st->s->ng, NGHTTP2_FLAG_NONE, st->id,
-		    NGHTTP2_INTERNAL_ERROR);
+		h2s_rst(st, NGHTTP2_INTERNAL_ERROR);
 	conn_schedule(st->s->conn);
 }
 
@@ -278,8 +344,7 @@ h2s_ups_head(void *arg, struct ups_resp *r)
 
 	if (h2s_submit(st, r->status, &r->headers, r->content_length,
 	    has_body) < 0) {
-		nghttp2_submit_rst_stream(st->s->ng, NGHTTP2_FLAG_NONE, st->id,
-		    NGHTTP2_INTERNAL_ERROR);
+		h2s_rst(st, NGHTTP2_INTERNAL_ERROR);
 	}
 	if (!has_body)
 		st->flags |= ST_F_RESP_END;
@@ -293,12 +358,7 @@ h2s_ups_body(void *arg, const uint8_t *data, size_t len)
 
 	if (!(st->flags & ST_F_SUBMITTED) || (st->flags & ST_F_RESP_END))
 		return;
-	evbuffer_add(st->resp_body, data, len);
-	if (!(st->flags & ST_F_PAUSED) &&
-	    evbuffer_get_length(st->resp_body) > H2S_RESP_HIGH) {
-		st->flags |= ST_F_PAUSED;
-		ups_req_pause(st->ureq, 1);
-	}
+	h2s_resp_add(st, data, len);
 	h2s_wake(st);
 }
 
@@ -325,8 +385,7 @@ h2s_ups_error(void *arg, int status)
 		return;
 	}
 	/* The response was cut short: the client must not take it as whole. */
-	nghttp2_submit_rst_stream(st->s->ng, NGHTTP2_FLAG_NONE, st->id,
-	    NGHTTP2_INTERNAL_ERROR);
+	h2s_rst(st, NGHTTP2_INTERNAL_ERROR);
 	conn_schedule(st->s->conn);
 }
 
@@ -404,6 +463,101 @@ h2s_dispatch_pending(struct h2s_session *s)
 	}
 }
 
+/* ---- flood limits --------------------------------------------------------- */
+
+/*
+ * h2s_rate() counts n events against the connection's rate limit id.
+ * Returns 0, or -1 when the limit is crossed: s->flood names it, and the
+ * caller makes nghttp2 stop at once.
+ */
+static int
+h2s_rate(struct h2s_session *s, enum limit_id id, uint32_t n)
+{
+	if (!rate_add(&s->rates[id], &srv.conf->limits[id], guard_now_ms(), n))
+		return 0;
+	s->flood = limit_name(id);
+	return -1;
+}
+
+/* h2s_over() checks value against the count or size limit id, likewise. */
+static int
+h2s_over(struct h2s_session *s, enum limit_id id, uint64_t value)
+{
+	if (!limit_over(&srv.conf->limits[id], value))
+		return 0;
+	s->flood = limit_name(id);
+	return -1;
+}
+
+/*
+ * h2s_count_frame() applies the frame-level limits to a frame header as it
+ * arrives, before nghttp2 acts on the frame.  Returns 0 or -1 (flood).
+ */
+static int
+h2s_count_frame(struct h2s_session *s, const nghttp2_frame_hd *hd)
+{
+	switch (hd->type) {
+	case NGHTTP2_DATA:
+		if (hd->length == 0 && !(hd->flags & NGHTTP2_FLAG_END_STREAM))
+			return h2s_rate(s, LIM_EMPTY_FRAME_RATE, 1);
+		return 0;
+	case NGHTTP2_HEADERS:
+		s->in_block = !(hd->flags & NGHTTP2_FLAG_END_HEADERS);
+		s->block_frames = 0;
+		s->block_fields = 0;
+		s->block_bytes = hd->length;
+		s->block_decoded = 0;
+		if (hd->length == 0)
+			return h2s_rate(s, LIM_EMPTY_FRAME_RATE, 1);
+		return h2s_over(s, LIM_HEADER_BYTES, s->block_bytes);
+	case NGHTTP2_CONTINUATION:
+		if (hd->flags & NGHTTP2_FLAG_END_HEADERS)
+			s->in_block = 0;
+		s->block_bytes += hd->length;
+		if (h2s_over(s, LIM_CONTINUATIONS, ++s->block_frames) < 0 ||
+		    h2s_over(s, LIM_HEADER_BYTES, s->block_bytes) < 0)
+			return -1;
+		if (hd->length == 0 && !(hd->flags & NGHTTP2_FLAG_END_HEADERS))
+			return h2s_rate(s, LIM_EMPTY_FRAME_RATE, 1);
+		return 0;
+	case NGHTTP2_PRIORITY:
+		return h2s_rate(s, LIM_PRIORITY_RATE, 1);
+	case NGHTTP2_RST_STREAM:
+		return h2s_rate(s, LIM_RST_RATE, 1);
+	case NGHTTP2_SETTINGS:
+		return h2s_rate(s, LIM_SETTINGS_RATE, 1);
+	case NGHTTP2_PING:
+		return h2s_rate(s, LIM_PING_RATE, 1);
+	case NGHTTP2_WINDOW_UPDATE:
+		return h2s_rate(s, LIM_WINDOW_UPDATE_RATE, 1);
+	default:
+		return 0;
+	}
+}
+
+/* h2s_count_field() applies the header block limits to one more field. */
+static int
+h2s_count_field(struct h2s_session *s, size_t nlen, size_t vlen)
+{
+	s->block_decoded += nlen + vlen + 32;
+	if (h2s_over(s, LIM_HEADER_FIELDS, ++s->block_fields) < 0 ||
+	    h2s_over(s, LIM_HEADER_BYTES, s->block_decoded) < 0)
+		return -1;
+	return 0;
+}
+
+/* h2s_count_stream() applies the limits on new streams.  0 or -1. */
+static int
+h2s_count_stream(struct h2s_session *s)
+{
+	if (h2s_over(s, LIM_STREAMS, ++s->streams_total) < 0 ||
+	    h2s_rate(s, LIM_STREAM_RATE, 1) < 0)
+		return -1;
+	if ((s->flood = guard_stream(s->conn)) != NULL)
+		return -1;
+	return 0;
+}
+
 /* ---- nghttp2 callbacks ------------------------------------------------------ */
 
 /*
@@ -421,6 +575,8 @@ h2s_on_begin_frame(nghttp2_session *ng, const nghttp2_frame_hd *hd,
 	int32_t			 id = hd->stream_id;
 	unsigned		 i;
 
+	if (h2s_count_frame(s, hd) < 0)
+		return NGHTTP2_ERR_CALLBACK_FAILURE;
 	if (hd->type != NGHTTP2_HEADERS || id <= 0 || (id & 1) == 0)
 		return 0;
 	if (id > s->max_stream_id) {
@@ -454,6 +610,8 @@ h2s_on_begin_headers(nghttp2_session *ng, const nghttp2_frame *frame,
 	if (frame->hd.type != NGHTTP2_HEADERS ||
 	    frame->headers.cat != NGHTTP2_HCAT_REQUEST)
 		return 0;
+	if (h2s_count_stream(s) < 0)
+		return NGHTTP2_ERR_CALLBACK_FAILURE;
 	if ((st = h2s_stream_new(s, frame->hd.stream_id)) == NULL)
 		return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
 	nghttp2_session_set_stream_user_data(ng, frame->hd.stream_id, st);
@@ -475,9 +633,13 @@ h2s_on_header(nghttp2_session *ng, const nghttp2_frame *frame,
     const uint8_t *name, size_t nlen, const uint8_t *value, size_t vlen,
     uint8_t flags, void *user_data)
 {
+	struct h2s_session	*s = user_data;
 	struct h2s_stream	*st;
 	struct http_req		*r;
 
+	/* Trailers count too: a header block is a header block. */
+	if (h2s_count_field(s, nlen, vlen) < 0)
+		return NGHTTP2_ERR_CALLBACK_FAILURE;
 	if (frame->hd.type != NGHTTP2_HEADERS ||
 	    frame->headers.cat != NGHTTP2_HCAT_REQUEST)
 		return 0;	/* request trailers are dropped */
@@ -520,6 +682,12 @@ h2s_on_frame_recv(nghttp2_session *ng, const nghttp2_frame *frame,
 	struct h2s_session	*s = user_data;
 	struct h2s_stream	*st;
 
+	/* Padding only: empty all the same (a bare empty one was counted). */
+	if (frame->hd.type == NGHTTP2_DATA && frame->hd.length > 0 &&
+	    frame->hd.length == frame->data.padlen &&
+	    !(frame->hd.flags & NGHTTP2_FLAG_END_STREAM) &&
+	    h2s_rate(s, LIM_EMPTY_FRAME_RATE, 1) < 0)
+		return NGHTTP2_ERR_CALLBACK_FAILURE;
 	if (frame->hd.type != NGHTTP2_HEADERS && frame->hd.type != NGHTTP2_DATA)
 		return 0;
 	st = nghttp2_session_get_stream_user_data(ng, frame->hd.stream_id);
@@ -585,19 +753,59 @@ static int
 h2s_on_stream_close(nghttp2_session *ng, int32_t id, uint32_t error_code,
     void *user_data)
 {
-	struct h2s_stream *st = nghttp2_session_get_stream_user_data(ng, id);
+	struct h2s_session	*s = user_data;
+	struct h2s_stream	*st = nghttp2_session_get_stream_user_data(ng, id);
+	int			 cancelled;
 
 	if (st == NULL)
 		return 0;
+	/* Reset before its response: the client's work, unless it was ours. */
+	cancelled = error_code != NGHTTP2_NO_ERROR &&
+	    !(st->flags & (ST_F_SUBMITTED | ST_F_OUR_RST));
 	/* Give back the connection window its unsent body still holds. */
 	if (st->unconsumed > 0)
 		nghttp2_session_consume_connection(ng, st->unconsumed);
 	nghttp2_session_set_stream_user_data(ng, id, NULL);
 	h2s_stream_free(st);
+	if (cancelled && h2s_rate(s, LIM_CANCEL_RATE, 1) < 0)
+		return NGHTTP2_ERR_CALLBACK_FAILURE;
 	return 0;
 }
 
 /*
+ * nghttp2 ignores invalid header fields (a zero-length name, say) and
+ * tells us here: each counts against invalid_header_rate.
+ */
+static int
+h2s_on_invalid_header(nghttp2_session *ng, const nghttp2_frame *frame,
+    const uint8_t *name, size_t nlen, const uint8_t *value, size_t vlen,
+    uint8_t flags, void *user_data)
+{
+	struct h2s_session *s = user_data;
+
+	if (h2s_count_field(s, nlen, vlen) < 0 ||
+	    h2s_rate(s, LIM_INVALID_HEADER_RATE, 1) < 0)
+		return NGHTTP2_ERR_CALLBACK_FAILURE;
+	return 0;
+}
+
+/* Every DATA frame sent earns the client two WINDOW_UPDATEs back. */
+static int
+h2s_on_frame_send(nghttp2_session *ng, const nghttp2_frame *frame,
+    void *user_data)
+{
+	struct h2s_session *s = user_data;
+
+	if (frame->hd.type == NGHTTP2_DATA)
+		rate_credit(&s->rates[LIM_WINDOW_UPDATE_RATE], 2);
+	return 0;
+}
+
+/*
+ * A RST_STREAM that nghttp2 sends on its own answers a client error (an
+ * invalid frame, a stream over the limit): streams the client makes us
+ * reset count against stream_error_rate (MadeYouReset, CVE-2025-8671).
+ *
  * nghttp2 answers the floods it detects itself (its RST_STREAM rate limit,
  * CVE-2023-44487) with a GOAWAY of its own.  Abuse gets silence here: the
  * frame is cancelled and the connection torn down like any other ban.  The
@@ -607,8 +815,17 @@ static int
 h2s_before_frame_send(nghttp2_session *ng, const nghttp2_frame *frame,
     void *user_data)
 {
-	struct h2s_session *s = user_data;
+	struct h2s_session	*s = user_data;
+	struct h2s_stream	*st;
 
+	if (frame->hd.type == NGHTTP2_RST_STREAM) {
+		st = nghttp2_session_get_stream_user_data(ng,
+		    frame->hd.stream_id);
+		if ((st == NULL || !(st->flags & ST_F_OUR_RST)) &&
+		    h2s_rate(s, LIM_STREAM_ERROR_RATE, 1) < 0)
+			return NGHTTP2_ERR_CANCEL;
+		return 0;
+	}
 	if (frame->hd.type != NGHTTP2_GOAWAY || s->our_goaway ||
 	    (frame->goaway.error_code != NGHTTP2_INTERNAL_ERROR &&
 	    frame->goaway.error_code != NGHTTP2_ENHANCE_YOUR_CALM))
@@ -647,6 +864,8 @@ h2s_new(struct conn *c)
 	nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cbs, h2s_on_data_chunk);
 	nghttp2_session_callbacks_set_on_stream_close_callback(cbs, h2s_on_stream_close);
 	nghttp2_session_callbacks_set_before_frame_send_callback(cbs, h2s_before_frame_send);
+	nghttp2_session_callbacks_set_on_frame_send_callback(cbs, h2s_on_frame_send);
+	nghttp2_session_callbacks_set_on_invalid_header_callback(cbs, h2s_on_invalid_header);
 	if (nghttp2_option_new(&opt) != 0)
 		goto out_free_cbs;
 	nghttp2_option_set_no_auto_window_update(opt, 1);
@@ -696,13 +915,13 @@ h2s_flush(struct h2s_session *s)
 		const uint8_t	*data;
 		ssize_t		 n = nghttp2_session_mem_send(s->ng, &data);
 
+		if (s->flood != NULL)
+			return h2s_ban(s);	/* the bytes of this call are dropped too */
 		if (n < 0) {
 			conn_log(s->conn, LOG_INFO, "HTTP/2 send: %s",
 			    nghttp2_strerror((int)n));
 			return -1;
 		}
-		if (s->flood != NULL)
-			return h2s_ban(s);	/* the bytes of this call are dropped too */
 		if (n == 0)
 			break;
 		if (evbuffer_add(out, data, (size_t)n) < 0)
@@ -714,23 +933,40 @@ h2s_flush(struct h2s_session *s)
 	return 0;
 }
 
+/*
+ * h2s_update_timer() arms the one client timeout for what the connection
+ * waits on, in this order: the end of a header block (header_timeout, from
+ * its start: slowloris), the client taking our output (send_timeout without
+ * a byte going out: slow read, zero window), request body bytes
+ * (body_read_timeout, from the last DATA), a request (first request or
+ * keep-alive).  Waiting on the upstream has its own timeouts.
+ */
 static void
 h2s_update_timer(struct h2s_session *s)
 {
 	const struct conf	*conf = srv.conf;
+	struct evbuffer		*out = bufferevent_get_output(s->conn->bev);
 	struct h2s_stream	*st;
 	enum h2s_timer		 t = H2S_T_NONE;
+	int			 rearm = 0;
 
-	if (s->nstreams == 0) {
+	if (s->in_block) {
+		t = H2S_T_HEADER;
+	} else if (s->resp_buffered > 0 ||
+	    evbuffer_get_length(out) >= H2S_OUT_LOW) {
+		t = H2S_T_SEND;
+	} else if (s->nstreams == 0) {
 		t = s->seen_request ? H2S_T_IDLE : H2S_T_FIRST;
 	} else {
 		TAILQ_FOREACH(st, &s->streams, link)
 			if (!(st->flags & ST_F_REQ_END)) {
 				t = H2S_T_BODY;
+				rearm = s->got_data;
 				break;
 			}
 	}
-	if (t == s->timer && !(t == H2S_T_BODY && s->got_data))
+	s->got_data = 0;
+	if (t == s->timer && !rearm)
 		return;
 	s->timer = t;
 	switch (t) {
@@ -744,6 +980,13 @@ h2s_update_timer(struct h2s_session *s)
 		break;
 	case H2S_T_BODY:
 		conn_set_timeout(s->conn, conf->body_read_timeout);
+		break;
+	case H2S_T_HEADER:
+		conn_set_timeout(s->conn, conf->header_timeout);
+		break;
+	case H2S_T_SEND:
+		conn_drained(s->conn);	/* progress counts from now */
+		conn_set_timeout(s->conn, conf->send_timeout);
 		break;
 	}
 }
@@ -766,7 +1009,7 @@ h2s_ban(struct h2s_session *s)
 		guard_ban(s->conn, s->ban_rule, &s->ban_stream->req,
 		    s->ban_stream->id, s->nstreams - 1, cancelled);
 	else
-		guard_flood(s->conn, s->flood, s->nstreams, cancelled);
+		guard_flood(s->conn, PROTO_H2, s->flood, s->nstreams, cancelled);
 	return -1;
 }
 
@@ -792,7 +1035,7 @@ h2s_on_read(struct h2s_session *s)
 				s->flood = "nghttp2_flooded";
 			else if (rv == NGHTTP2_ERR_TOO_MANY_CONTINUATIONS)
 				s->flood = "nghttp2_continuation";
-			if (rv < 0 && (s->ban_rule != NULL || s->flood != NULL))
+			if (s->ban_rule != NULL || s->flood != NULL)
 				return h2s_ban(s);
 			if (rv < 0) {
 				conn_log(s->conn, LOG_INFO, "HTTP/2: %s",
@@ -812,22 +1055,28 @@ h2s_on_read(struct h2s_session *s)
 	if (h2s_flush(s) < 0)
 		return -1;
 	h2s_dispatch_pending(s);
+	if (h2s_flush(s) < 0)
+		return -1;
 	h2s_update_timer(s);
-	return h2s_flush(s);
+	return 0;
 }
 
 int
 h2s_on_write(struct h2s_session *s)
 {
-	return h2s_flush(s);
+	if (h2s_flush(s) < 0)
+		return -1;
+	h2s_update_timer(s);
+	return 0;
 }
 
 int
 h2s_on_defer(struct h2s_session *s)
 {
-	s->got_data = 0;
+	if (h2s_flush(s) < 0)
+		return -1;
 	h2s_update_timer(s);
-	return h2s_flush(s);
+	return 0;
 }
 
 int
@@ -835,11 +1084,21 @@ h2s_on_timeout(struct h2s_session *s)
 {
 	struct h2s_stream *st;
 
+	if (s->timer == H2S_T_SEND && conn_drained(s->conn)) {
+		/* The client took bytes since: it gets another period. */
+		conn_set_timeout(s->conn, srv.conf->send_timeout);
+		return 0;
+	}
+	if (s->timer == H2S_T_HEADER || s->timer == H2S_T_SEND) {
+		/* Slowloris, slow read, zero window: floods like the others. */
+		s->flood = s->timer == H2S_T_HEADER ? "header_timeout" :
+		    "send_timeout";
+		return h2s_ban(s);
+	}
 	if (s->timer == H2S_T_BODY) {
 		TAILQ_FOREACH(st, &s->streams, link)
 			if (!(st->flags & ST_F_REQ_END))
-				nghttp2_submit_rst_stream(s->ng,
-				    NGHTTP2_FLAG_NONE, st->id, NGHTTP2_CANCEL);
+				h2s_rst(st, NGHTTP2_CANCEL);
 		conn_log(s->conn, LOG_DEBUG, "request body timed out");
 	} else {
 		conn_log(s->conn, LOG_DEBUG, "idle, closing");

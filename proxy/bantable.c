@@ -8,8 +8,7 @@
  * tombstones) maps a key to its heap position; every entry records its index
  * bucket, so heap moves and index shifts keep the two in step in O(1).
  *
- * Keys are hashed with SipHash-1-3 under a 128-bit key drawn from
- * getrandom() in ban_new(), so clients cannot choose colliding addresses.
+ * Keys are masked and hashed by addrkey.c (SipHash-1-3, random key).
  *
  * Memory: 32 bytes per entry slot plus 4 bytes per index bucket (2 to 4
  * buckets per slot): 40 to 48 bytes per entry.  Both arrays double together,
@@ -19,28 +18,18 @@
 #include "config.h"
 #endif
 
-#include <sys/random.h>
-
-#include <netinet/in.h>
-
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
-#include <unistd.h>
 
+#include "proxy/addrkey.h"
 #include "proxy/bantable.h"
 
 #define BAN_INIT_SLOTS	32		/* first allocation, buckets twice that */
 #define BAN_MAX_SLOTS	(UINT32_MAX / 4) /* index values are uint32_t */
 
-struct ban_key {
-	uint8_t		 addr[16];	/* masked; IPv4 in the first 4, rest 0 */
-	uint8_t		 len;		/* 4 or 16 */
-};
-
 struct ban_ent {
-	uint8_t		 addr[16];	/* as in struct ban_key */
+	uint8_t		 addr[16];	/* as in struct addr_key */
 	uint64_t	 expiry;	/* ms; banned while now < expiry */
 	uint32_t	 bucket;	/* our slot in bt->idx */
 	uint8_t		 len;		/* 4 or 16 */
@@ -57,80 +46,23 @@ struct ban_table {
 	unsigned	 prefix_v4, prefix_v6;
 };
 
-#define ROTL(x, b)	(((x) << (b)) | ((x) >> (64 - (b))))
-#define SIPROUND(v0, v1, v2, v3) do {					\
-	v0 += v1; v1 = ROTL(v1, 13); v1 ^= v0; v0 = ROTL(v0, 32);	\
-	v2 += v3; v3 = ROTL(v3, 16); v3 ^= v2;				\
-	v0 += v3; v3 = ROTL(v3, 21); v3 ^= v0;				\
-	v2 += v1; v1 = ROTL(v1, 17); v1 ^= v2; v2 = ROTL(v2, 32);	\
-} while (0)
-
-/* SipHash-1-3 of the 17 bytes addr[0..15], len (a fixed-size message). */
-static uint64_t
-ban_hash(const struct ban_table *bt, const uint8_t *addr, uint8_t len)
-{
-	uint64_t	 v0 = bt->k[0] ^ 0x736f6d6570736575ULL;
-	uint64_t	 v1 = bt->k[1] ^ 0x646f72616e646f6dULL;
-	uint64_t	 v2 = bt->k[0] ^ 0x6c7967656e657261ULL;
-	uint64_t	 v3 = bt->k[1] ^ 0x7465646279746573ULL;
-	uint64_t	 m[3];
-	int		 i;
-
-	memcpy(&m[0], addr, 8);
-	memcpy(&m[1], addr + 8, 8);
-	m[2] = (uint64_t)17 << 56 | len;
-	for (i = 0; i < 3; i++) {
-		v3 ^= m[i];
-		SIPROUND(v0, v1, v2, v3);
-		v0 ^= m[i];
-	}
-	v2 ^= 0xff;
-	for (i = 0; i < 3; i++)
-		SIPROUND(v0, v1, v2, v3);
-	return v0 ^ v1 ^ v2 ^ v3;
-}
-
-/* Clears every bit of a (nbytes long) after the first prefix. */
-static void
-ban_mask(uint8_t *a, unsigned nbytes, unsigned prefix)
-{
-	unsigned	 i;
-
-	for (i = prefix / 8; i < nbytes; i++)
-		a[i] &= i == prefix / 8 ? (uint8_t)(0xff00 >> prefix % 8) : 0;
-}
-
 /* Fills k with sa's masked address; 0 or -EAFNOSUPPORT. */
 static int
 ban_key(const struct ban_table *bt, const struct sockaddr *sa,
-    struct ban_key *k)
+    struct addr_key *k)
 {
-	const struct sockaddr_in	*sin;
-	const struct sockaddr_in6	*sin6;
+	return addr_key_make(sa, bt->prefix_v4, bt->prefix_v6, k);
+}
 
-	memset(k, 0, sizeof(*k));
-	if (sa != NULL && sa->sa_family == AF_INET) {
-		sin = (const struct sockaddr_in *)(const void *)sa;
-		memcpy(k->addr, &sin->sin_addr, 4);
-		k->len = 4;
-	} else if (sa != NULL && sa->sa_family == AF_INET6) {
-		sin6 = (const struct sockaddr_in6 *)(const void *)sa;
-		if (IN6_IS_ADDR_V4MAPPED(&sin6->sin6_addr)) {
-			memcpy(k->addr, sin6->sin6_addr.s6_addr + 12, 4);
-			k->len = 4;
-		} else {
-			memcpy(k->addr, &sin6->sin6_addr, 16);
-			k->len = 16;
-		}
-	} else
-		return -EAFNOSUPPORT;
-	ban_mask(k->addr, k->len, k->len == 4 ? bt->prefix_v4 : bt->prefix_v6);
-	return 0;
+static uint64_t
+ban_hash(const struct ban_table *bt, const uint8_t *addr, uint8_t len)
+{
+	return addr_key_hash(bt->k, addr, len);
 }
 
 /* The bucket holding k, or the empty bucket where it would go. */
 static size_t
-ban_probe(const struct ban_table *bt, const struct ban_key *k)
+ban_probe(const struct ban_table *bt, const struct addr_key *k)
 {
 	size_t			 b = ban_hash(bt, k->addr, k->len) & bt->mask;
 	const struct ban_ent	*e;
@@ -147,7 +79,7 @@ ban_probe(const struct ban_table *bt, const struct ban_key *k)
 static ssize_t
 ban_find(const struct ban_table *bt, const struct sockaddr *sa)
 {
-	struct ban_key	 k;
+	struct addr_key	 k;
 	size_t		 b;
 
 	if (ban_key(bt, sa, &k) != 0)
@@ -254,7 +186,6 @@ struct ban_table *
 ban_new(size_t max, unsigned prefix_v4, unsigned prefix_v6)
 {
 	struct ban_table	*bt;
-	struct timespec		 ts;
 
 	if ((bt = calloc(1, sizeof(*bt))) == NULL)
 		return NULL;
@@ -262,12 +193,7 @@ ban_new(size_t max, unsigned prefix_v4, unsigned prefix_v6)
 	/* Out-of-range prefixes mean whole addresses, never "everyone". */
 	bt->prefix_v4 = prefix_v4 >= 1 && prefix_v4 <= 32 ? prefix_v4 : 32;
 	bt->prefix_v6 = prefix_v6 >= 1 && prefix_v6 <= 128 ? prefix_v6 : 128;
-	if (getrandom(&bt->k, sizeof(bt->k), 0) != (ssize_t)sizeof(bt->k)) {
-		/* No getrandom (old kernel): a weak seed beats no table. */
-		clock_gettime(CLOCK_MONOTONIC, &ts);
-		bt->k[0] = (uint64_t)ts.tv_nsec ^ (uint64_t)(uintptr_t)bt;
-		bt->k[1] = (uint64_t)ts.tv_sec ^ (uint64_t)getpid() << 32;
-	}
+	addr_key_seed(bt->k);
 	if (ban_grow(bt) != 0) {
 		ban_free(bt);
 		return NULL;
@@ -289,7 +215,7 @@ int
 ban_add(struct ban_table *bt, const struct sockaddr *sa, uint64_t now_ms,
     uint64_t ttl_ms)
 {
-	struct ban_key	 k;
+	struct addr_key	 k;
 	struct ban_ent	 e;
 	uint64_t	 expiry;
 	size_t		 b, pos;
@@ -372,9 +298,9 @@ int
 ban_same_prefix(const struct ban_table *bt, const struct sockaddr *a,
     const struct sockaddr *b)
 {
-	struct ban_key	 ka, kb;
+	struct addr_key	 ka, kb;
 
 	if (ban_key(bt, a, &ka) != 0 || ban_key(bt, b, &kb) != 0)
 		return 0;
-	return ka.len == kb.len && memcmp(ka.addr, kb.addr, 16) == 0;
+	return addr_key_eq(&ka, &kb);
 }

@@ -35,6 +35,7 @@ enum conf_type {
 	CONF_T_LISTEN,		/* repeatable, own handler */
 	CONF_T_UPSTREAM,	/* repeatable, own handler */
 	CONF_T_RULE,		/* repeatable, parsed by rules.c */
+	CONF_T_LIMIT,		/* one line per limit name, own handler */
 	CONF_T_PATH,		/* char *, strdup'd */
 	CONF_T_NUMBER,		/* uint32_t, plain decimal */
 	CONF_T_SIZE,		/* uint32_t, bytes, k/m/g suffixes */
@@ -101,6 +102,8 @@ static const struct conf_key conf_keys[] = {
 	KEY_DUR(first_request_timeout, "10s"),
 	KEY_DUR(keepalive_timeout, "75s"),
 	KEY_DUR(body_read_timeout, "60s"),
+	KEY_DUR(header_timeout, "10s"),
+	KEY_DUR(send_timeout, "60s"),
 	KEY_DUR(upstream_connect_timeout, "5s"),
 	KEY_DUR(upstream_response_timeout, "60s"),
 	KEY_NUM(upstream_keepalive, CONF_T_NUMBER, "32", "0", "100000"),
@@ -114,6 +117,9 @@ static const struct conf_key conf_keys[] = {
 	KEY_NUM(ban_prefix_v4, CONF_T_NUMBER, "32", "1", "32"),
 	KEY_NUM(ban_prefix_v6, CONF_T_NUMBER, "128", "1", "128"),
 	KEY_PATH(ban_log, "stderr"),
+	KEY_OWN("limit", CONF_T_LIMIT),
+	KEY_NUM(flood_ban_ttl, CONF_T_DURATION, "0", "0", "30d"),
+	KEY_NUM(client_table_size, CONF_T_NUMBER, "100000", "1", "10000000"),
 };
 
 #define CONF_NKEYS (sizeof(conf_keys) / sizeof(conf_keys[0]))
@@ -129,6 +135,7 @@ struct conf_parser {
 	const char	*file;		/* borrowed: name for messages */
 	int		 line;		/* current line */
 	int		 set_line[CONF_NKEYS];	/* where each key was set, 0: not */
+	int		 limit_line[LIM_N];	/* where each limit was set, 0: not */
 	struct conf_msg	*msgs;		/* owned, sorted by line */
 	size_t		 nmsgs, capmsgs;
 	int		 oom;		/* an allocation failed */
@@ -534,6 +541,31 @@ conf_set_rule(struct conf_parser *p, int argc, char **argv)
 		conf_error(p, p->line, "%s", err);
 }
 
+/* "limit NAME VALUE", once per name. */
+static void
+conf_set_limit(struct conf_parser *p, int argc, char **argv)
+{
+	enum limit_id	 id;
+
+	if (argc != 3) {
+		conf_error(p, p->line, "limit: expected NAME VALUE");
+		return;
+	}
+	if ((id = limit_find(argv[1])) == LIM_N) {
+		conf_error(p, p->line, "limit: unknown limit \"%s\"", argv[1]);
+		return;
+	}
+	if (p->limit_line[id] != 0) {
+		conf_error(p, p->line, "limit %s: already set at line %d",
+		    argv[1], p->limit_line[id]);
+		return;
+	}
+	p->limit_line[id] = p->line;
+	if (limit_parse(id, argv[2], &p->conf->limits[id]) != 0)
+		conf_error(p, p->line, "limit %s: invalid value \"%s\", "
+		    "expected %s", argv[1], argv[2], limit_syntax(id));
+}
+
 /* A key taking one value, set at most once. */
 static void
 conf_set_scalar(struct conf_parser *p, const struct conf_key *key, int argc,
@@ -641,6 +673,8 @@ conf_line(struct conf_parser *p, const char *s, size_t n, char *buf)
 		conf_set_upstream(p, argc, argv);
 	else if (conf_keys[i].type == CONF_T_RULE)
 		conf_set_rule(p, argc, argv);
+	else if (conf_keys[i].type == CONF_T_LIMIT)
+		conf_set_limit(p, argc, argv);
 	else
 		conf_set_scalar(p, &conf_keys[i], argc, argv);
 }
@@ -685,6 +719,7 @@ conf_new(const char *path)
 		if (conf_keys[i].def != NULL &&
 		    conf_store(conf, &conf_keys[i], conf_keys[i].def) != 0)
 			goto out_free;
+	limit_defaults(conf->limits);
 	return conf;
 
 out_free:

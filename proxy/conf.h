@@ -14,6 +14,8 @@
 #include <sys/socket.h>
 #include <sys/queue.h>
 
+#include "proxy/limit.h"
+
 #define CONF_PATH_MAX 4096
 
 /* How a banned client's connection is closed (conf->ban_close). */
@@ -63,6 +65,8 @@ struct conf {
 	uint32_t first_request_timeout;		/* accept -> first complete request head */
 	uint32_t keepalive_timeout;		/* idle connection, no open request */
 	uint32_t body_read_timeout;		/* no request body byte for this long */
+	uint32_t header_timeout;		/* a request head started, not complete */
+	uint32_t send_timeout;			/* output waiting, client takes nothing */
 
 	/* upstream */
 	uint32_t upstream_connect_timeout;	/* ms; failure -> 502 */
@@ -82,6 +86,11 @@ struct conf {
 	uint32_t ban_prefix_v6;		/* the same for IPv6 */
 	char	*ban_log;		/* owned; "stderr", "off" or a file path */
 	int	 ban_log_line;		/* where it was set, 0: default */
+
+	/* flood limits */
+	struct limit limits[LIM_N];	/* "limit NAME VALUE" */
+	uint32_t flood_ban_ttl;		/* ms an address crossing one is banned */
+	uint32_t client_table_size;	/* client addresses counted at most */
 };
 
 /*

@@ -33,7 +33,7 @@ static void conn_read_cb(struct bufferevent *, void *);
 static void conn_write_cb(struct bufferevent *, void *);
 static void conn_event_cb(struct bufferevent *, short, void *);
 
-static void
+void
 conn_format_peer(struct conn *c)
 {
 	char		 a[INET6_ADDRSTRLEN] = "?";
@@ -105,6 +105,26 @@ conn_schedule(struct conn *c)
 	event_active(&c->defer, EV_TIMEOUT, 0);
 }
 
+/* Output bytes taken by the socket (or TLS): the client is reading. */
+static void
+conn_out_cb(struct evbuffer *buf, const struct evbuffer_cb_info *info,
+    void *arg)
+{
+	struct conn *c = arg;
+
+	if (info->n_deleted > 0)
+		c->flags |= CONN_F_DRAINED;
+}
+
+int
+conn_drained(struct conn *c)
+{
+	int drained = (c->flags & CONN_F_DRAINED) != 0;
+
+	c->flags &= ~CONN_F_DRAINED;
+	return drained;
+}
+
 void
 conn_set_timeout(struct conn *c, uint32_t ms)
 {
@@ -158,16 +178,22 @@ conn_accept(struct listener *lst, evutil_socket_t fd,
 	if (c->bev == NULL)
 		goto out_free_ssl;
 	bufferevent_setcb(c->bev, conn_read_cb, conn_write_cb, conn_event_cb, c);
+	if (evbuffer_add_cb(bufferevent_get_output(c->bev), conn_out_cb, c) == NULL)
+		goto out_free_bev;
 	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
 	TAILQ_INSERT_TAIL(&srv.conns, c, link);
 	srv.nconns++;
 	conn_log(c, LOG_DEBUG, "accepted on %s", lst->cl->name);
 	return;
 
+out_free_bev:
+	bufferevent_free(c->bev);	/* frees the SSL and closes fd */
+	goto out_free;
 out_free_ssl:
 	SSL_free(ssl);
 out_close_fd:
 	evutil_closesocket(fd);
+out_free:
 	event_del(&c->timer);
 	free(c);
 }
@@ -187,6 +213,8 @@ conn_close(struct conn *c)
 	event_del(&c->defer);
 	h2s_free(c->h2);
 	h1_free(c->h1);
+	/* The bufferevent may outlive this call: it must not call us back. */
+	evbuffer_remove_cb(bufferevent_get_output(c->bev), conn_out_cb, c);
 	bufferevent_free(c->bev);
 	TAILQ_REMOVE(&srv.conns, c, link);
 	srv.nconns--;

@@ -29,6 +29,7 @@ enum conn_state {
 #define CONN_F_CLOSE	0x01	/* close from the deferred callback */
 #define CONN_F_TLS	0x02	/* TLS listener */
 #define CONN_F_BANNED	0x04	/* ban decision made: close writing nothing */
+#define CONN_F_DRAINED	0x08	/* output bytes went out since conn_drained() */
 
 struct conn {
 	TAILQ_ENTRY(conn)	 link;		/* in srv.conns */
@@ -58,8 +59,17 @@ void conn_accept(struct listener *lst, evutil_socket_t fd,
  */
 void conn_close(struct conn *c);
 
+/* conn_format_peer() fills peer_str and addr_str from peer. */
+void conn_format_peer(struct conn *c);
+
 /* conn_schedule() runs the protocol's deferred work soon, once. */
 void conn_schedule(struct conn *c);
+
+/*
+ * conn_drained() tells whether output bytes left for the client since the
+ * previous call (progress for send_timeout), and starts counting afresh.
+ */
+int conn_drained(struct conn *c);
 
 /* conn_set_timeout() (re)arms the client timeout; ms 0 disarms it. */
 void conn_set_timeout(struct conn *c, uint32_t ms);

@@ -15,6 +15,8 @@
 
 #include <event2/util.h>
 
+#include "proxy/hdr.h"
+
 struct conn;
 struct http_req;
 struct rule;
@@ -38,15 +40,23 @@ void guard_ban(struct conn *c, const struct rule *r, const struct http_req *req,
 
 /*
  * guard_flood() records a flood decision on c, as guard_ban() does for a
- * rule: limit names the limit crossed (e.g. "nghttp2_rapid_reset").
+ * rule: limit names the limit crossed (e.g. "ping_rate"); with
+ * flood_ban_ttl the address is banned too.
  */
-void guard_flood(struct conn *c, const char *limit, unsigned siblings,
-    unsigned cancelled);
+void guard_flood(struct conn *c, enum http_proto proto, const char *limit,
+    unsigned siblings, unsigned cancelled);
+
+/*
+ * guard_stream() counts a new stream (an HTTP/1.1 request) of c on its
+ * client address.  Returns the name of the per-client limit crossed, or
+ * NULL.
+ */
+const char *guard_stream(struct conn *c);
 
 /*
  * guard_accept() is called right after accept(), before reading a byte or
- * any TLS work.  Returns 1 when fd belongs to a banned address and was
- * closed, else 0.
+ * any TLS work.  Returns 1 when fd was closed: its address is banned or
+ * crossed client_conn_rate.  Else 0.
  */
 int guard_accept(evutil_socket_t fd, const struct sockaddr *sa);
 

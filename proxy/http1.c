@@ -22,6 +22,7 @@
 #include "proxy/conf.h"
 #include "proxy/conn.h"
 #include "proxy/guard.h"
+#include "proxy/limit.h"
 #include "proxy/http1.h"
 #include "proxy/server.h"
 #include "proxy/upstream.h"
@@ -59,7 +60,9 @@ struct h1_req {
 enum h1_timer {
 	H1_T_FIRST,	/* no request yet */
 	H1_T_IDLE,	/* between requests */
-	H1_T_READ,	/* a request partly read */
+	H1_T_HEAD,	/* a request head partly read */
+	H1_T_READ,	/* a request body partly read */
+	H1_T_SEND,	/* output waits for the client to take it */
 	H1_T_NONE,	/* waiting for the upstream */
 };
 
@@ -73,6 +76,8 @@ struct h1_conn {
 	unsigned		 nseen;		/* requests parsed so far */
 	const struct rule	*ban_rule;	/* borrowed: a request matched it */
 	struct h1_req		*ban_req;	/* borrowed: that request */
+	const char		*flood;		/* flood limit crossed, or NULL */
+	struct rate		 stream_rate;	/* requests: stream_rate */
 	enum h1_timer		 timer;
 	unsigned		 stalled:1;	/* parser paused on a request body */
 	unsigned		 full:1;	/* H1_MAX_PIPELINE queued: not reading */
@@ -346,6 +351,24 @@ h1_absolute_form(struct http_req *q)
 	return 0;
 }
 
+/*
+ * h1_flood() applies the flood limits to a complete request head.  Returns
+ * the name of the limit crossed, or NULL.
+ */
+static const char *
+h1_flood(struct h1_conn *h, const struct http_req *q)
+{
+	const struct limit *lims = srv.conf->limits;
+
+	if (limit_over(&lims[LIM_STREAMS], h->nseen))
+		return limit_name(LIM_STREAMS);
+	if (rate_add(&h->stream_rate, &lims[LIM_STREAM_RATE], guard_now_ms(), 1))
+		return limit_name(LIM_STREAM_RATE);
+	if (limit_over(&lims[LIM_HEADER_FIELDS], q->headers.n))
+		return limit_name(LIM_HEADER_FIELDS);
+	return guard_stream(h->conn);
+}
+
 static int
 h1_on_headers_complete(http_parser *p)
 {
@@ -386,6 +409,10 @@ h1_on_headers_complete(http_parser *p)
 		http_parser_pause(p, 1);
 	}
 	h->nseen++;
+	if ((h->flood = h1_flood(h, q)) != NULL) {
+		http_parser_pause(p, 1);
+		return 0;
+	}
 	if ((h->ban_rule = guard_request(h->conn, q, (int32_t)h->nseen)) != NULL) {
 		/* Stop parsing: nothing of this read will be dispatched. */
 		h->ban_req = r;
@@ -530,14 +557,25 @@ h1_pump(struct h1_conn *h)
 	return 0;
 }
 
+/*
+ * h1_update_timer() arms the client timeout for what the connection waits
+ * on: the end of a request head (header_timeout from its first byte, however
+ * slowly the rest trickles in), more body bytes (body_read_timeout from the
+ * last one), the client taking our output (send_timeout), a request.
+ */
 static void
 h1_update_timer(struct h1_conn *h, int got_bytes)
 {
 	const struct conf	*conf = srv.conf;
+	struct evbuffer		*out = bufferevent_get_output(h->conn->bev);
 	enum h1_timer		 t;
 
-	if (h->cur != NULL)
+	if (h->cur != NULL && !(h->cur->flags & R_F_HEAD_DONE))
+		t = H1_T_HEAD;
+	else if (h->cur != NULL)
 		t = H1_T_READ;
+	else if (evbuffer_get_length(out) >= H1_OUT_LOW)
+		t = H1_T_SEND;
 	else if (!TAILQ_EMPTY(&h->reqs))
 		t = H1_T_NONE;
 	else
@@ -545,12 +583,26 @@ h1_update_timer(struct h1_conn *h, int got_bytes)
 	if (t == h->timer && !(t == H1_T_READ && got_bytes))
 		return;
 	h->timer = t;
-	if (t == H1_T_READ)
+	switch (t) {
+	case H1_T_FIRST:
+		break;	/* armed once, at accept or after the handshake */
+	case H1_T_HEAD:
+		conn_set_timeout(h->conn, conf->header_timeout);
+		break;
+	case H1_T_READ:
 		conn_set_timeout(h->conn, conf->body_read_timeout);
-	else if (t == H1_T_IDLE)
+		break;
+	case H1_T_SEND:
+		conn_drained(h->conn);	/* progress counts from now */
+		conn_set_timeout(h->conn, conf->send_timeout);
+		break;
+	case H1_T_IDLE:
 		conn_set_timeout(h->conn, conf->keepalive_timeout);
-	else if (t == H1_T_NONE)
+		break;
+	case H1_T_NONE:
 		conn_set_timeout(h->conn, 0);
+		break;
+	}
 }
 
 /*
@@ -567,8 +619,11 @@ h1_ban(struct h1_conn *h)
 	TAILQ_FOREACH(r, &h->reqs, link)
 		if (r->ureq != NULL && ups_req_in_flight(r->ureq))
 			cancelled++;
-	guard_ban(h->conn, h->ban_rule, &h->ban_req->req, (int32_t)h->nseen,
-	    h->nreqs - 1, cancelled);
+	if (h->ban_rule != NULL)
+		guard_ban(h->conn, h->ban_rule, &h->ban_req->req,
+		    (int32_t)h->nseen, h->nreqs - 1, cancelled);
+	else
+		guard_flood(h->conn, PROTO_H1, h->flood, h->nreqs, cancelled);
 	return -1;
 }
 
@@ -601,7 +656,7 @@ h1_parse(struct h1_conn *h)
 		evbuffer_drain(in, n);
 		got = 1;
 		err = HTTP_PARSER_ERRNO(&h->parser);
-		if (h->ban_rule != NULL)
+		if (h->ban_rule != NULL || h->flood != NULL)
 			return h1_ban(h);
 		if (err == HPE_PAUSED)
 			continue;
@@ -687,7 +742,10 @@ h1_on_read(struct h1_conn *h)
 int
 h1_on_write(struct h1_conn *h)
 {
-	return h1_pump(h);
+	if (h1_pump(h) < 0)
+		return -1;
+	h1_update_timer(h, 0);
+	return 0;
 }
 
 int
@@ -699,9 +757,23 @@ h1_on_defer(struct h1_conn *h)
 int
 h1_on_timeout(struct h1_conn *h)
 {
-	conn_log(h->conn, LOG_DEBUG, "HTTP/1.1 %s timed out",
-	    h->cur ? "request" : "connection");
-	return -1;
+	switch (h->timer) {
+	case H1_T_SEND:
+		if (conn_drained(h->conn)) {
+			/* The client took bytes since: another period. */
+			conn_set_timeout(h->conn, srv.conf->send_timeout);
+			return 0;
+		}
+		h->flood = "send_timeout";
+		return h1_ban(h);
+	case H1_T_HEAD:
+		h->flood = "header_timeout";	/* slowloris */
+		return h1_ban(h);
+	default:
+		conn_log(h->conn, LOG_DEBUG, "HTTP/1.1 %s timed out",
+		    h->cur ? "request" : "connection");
+		return -1;
+	}
 }
 
 int

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "proxy/bantable.h"
+#include "proxy/clients.h"
 #include "proxy/conf.h"
 #include "proxy/conn.h"
 #include "proxy/guard.h"
@@ -26,7 +27,10 @@ server_accept_cb(struct evconnlistener *evl, evutil_socket_t fd,
     struct sockaddr *sa, int salen, void *arg)
 {
 	srv.stats.accepted++;
-	/* A banned address costs us an accept() and a close(), nothing more. */
+	/*
+	 * A banned address, or one opening connections too fast, costs us an
+	 * accept() and a close(), nothing more.
+	 */
 	if (guard_accept(fd, sa))
 		return;
 	conn_accept(arg, fd, sa, salen);
@@ -127,7 +131,9 @@ server_init(struct conf *conf, SSL_CTX *ssl_ctx)
 	srv.ban_log_fd = -1;
 	if ((srv.ups = ups_pool_new(srv.base, conf)) == NULL ||
 	    (srv.bans = ban_new(conf->ban_table_size, conf->ban_prefix_v4,
-	    conf->ban_prefix_v6)) == NULL) {
+	    conf->ban_prefix_v6)) == NULL ||
+	    (srv.clients = clients_new(conf->client_table_size,
+	    conf->ban_prefix_v4, conf->ban_prefix_v6)) == NULL) {
 		log_err("out of memory");
 		return -1;
 	}
@@ -204,6 +210,7 @@ server_free(void)
 	if (srv.ban_log_fd > STDERR_FILENO)
 		close(srv.ban_log_fd);
 	ban_free(srv.bans);
+	clients_free(srv.clients);
 	ups_pool_free(srv.ups);
 	if (srv.base)
 		event_base_free(srv.base);

@@ -15,6 +15,7 @@
 struct conf;
 struct conf_listen;
 struct ban_table;
+struct client_table;
 struct conn;
 struct ups_pool;
 
@@ -35,6 +36,7 @@ struct server {
 	struct event		*sig_int;	/* owned */
 	struct event		*sig_term;	/* owned */
 	struct ban_table	*bans;		/* owned: banned client addresses */
+	struct client_table	*clients;	/* owned: per client address rates */
 	int			 ban_log_fd;	/* owned unless stderr; -1: off */
 	struct event		*ban_expire_ev;	/* owned: drops expired bans */
 	uint64_t		 next_conn_id;
@@ -42,7 +44,9 @@ struct server {
 	struct {
 		uint64_t accepted;	/* connections accepted */
 		uint64_t accept_drops;	/* closed at accept: banned address */
-		uint64_t bans;		/* connections torn down by a ban */
+		uint64_t accept_limited; /* closed at accept: client_conn_rate */
+		uint64_t bans;		/* connections torn down by a rule ban */
+		uint64_t floods;	/* connections torn down by a flood limit */
 	} stats;
 };
 

@@ -1,7 +1,8 @@
 """Floods that nghttp2 detects by itself end in the silent teardown, not in
 nghttp2's GOAWAY: here its RST_STREAM rate limit (Rapid Reset,
-CVE-2023-44487, burst 1000).  The attacker reads every byte h2guard sends
-and must find no GOAWAY among the frames, then a reset."""
+CVE-2023-44487, burst 1000), with h2guard's own limits that would catch it
+first turned off, as a backstop.  The attacker reads every byte h2guard
+sends and must find no GOAWAY among the frames, then a reset."""
 
 import json
 import os
@@ -12,7 +13,10 @@ from harness import H2guard, RawClient, Upstream, check, curl, tmpdir
 
 banlog = os.path.join(tmpdir(), "ban.log")
 up = Upstream()
-g = H2guard([up.addr], extra="ban_log %s\n" % banlog)
+g = H2guard([up.addr], extra="\n".join([
+    "ban_log %s" % banlog,
+    "limit cancel_rate off", "limit rst_rate off", "limit stream_rate off",
+    "limit client_stream_rate off"]))
 
 for tls in (False, True):
     c = RawClient(g.tls_port if tls else g.port, tls=tls, source="127.0.0.3", drain=True)

@@ -1,6 +1,7 @@
 /*
  * test_conf.c - unit tests for proxy/conf.c: the example configuration,
- * defaults, sizes and durations, addresses, quoting, and every error message.
+ * defaults, sizes and durations, addresses, quoting, flood limits, and every
+ * error message.
  */
 #ifdef HAVE_CONFIG_H
 #include "config.h"
@@ -117,6 +118,32 @@ check_defaults(const struct conf *conf)
 	ck_assert_int_eq(conf->ban_log_line, 0);
 }
 
+/* The flood limits and the keys that go with them, at their defaults. */
+static void
+check_flood_defaults(const struct conf *conf)
+{
+	struct limit	 def[LIM_N];
+	int		 i;
+
+	ck_assert_uint_eq(conf->header_timeout, 10000);
+	ck_assert_uint_eq(conf->send_timeout, 60000);
+	ck_assert_uint_eq(conf->flood_ban_ttl, 0);
+	ck_assert_uint_eq(conf->client_table_size, 100000);
+	limit_defaults(def);
+	for (i = 0; i < LIM_N; i++) {
+		ck_assert_msg(conf->limits[i].count == def[i].count &&
+		    conf->limits[i].window_ms == def[i].window_ms,
+		    "limit %s: %u/%u", limit_name((enum limit_id)i),
+		    conf->limits[i].count, conf->limits[i].window_ms);
+	}
+	/* Spot checks, in case limit_defaults() itself went wrong. */
+	ck_assert_uint_eq(conf->limits[LIM_PING_RATE].count, 100);
+	ck_assert_uint_eq(conf->limits[LIM_PING_RATE].window_ms, 10000);
+	ck_assert_uint_eq(conf->limits[LIM_STREAMS].count, 100000);
+	ck_assert_uint_eq(conf->limits[LIM_STREAMS].window_ms, 0);
+	ck_assert_uint_eq(conf->limits[LIM_HEADER_BYTES].count, 256 * 1024);
+}
+
 START_TEST(test_example)
 {
 	struct conf		*conf = parse_ok(EXAMPLE);
@@ -169,6 +196,7 @@ START_TEST(test_example)
 	ck_assert_ptr_null(STAILQ_NEXT(cu, link));
 
 	check_defaults(conf);
+	check_flood_defaults(conf);
 	conf_free(conf);
 }
 END_TEST
@@ -178,6 +206,7 @@ START_TEST(test_defaults)
 	struct conf *conf = parse_ok(MINIMAL);
 
 	check_defaults(conf);
+	check_flood_defaults(conf);
 	ck_assert_ptr_null(conf->tls_certificate);
 	ck_assert_ptr_null(conf->tls_certificate_key);
 	ck_assert_int_eq(conf->tls_certificate_line, 0);
@@ -805,6 +834,162 @@ START_TEST(test_err_already_set)
 }
 END_TEST
 
+START_TEST(test_limits)
+{
+	struct conf	*conf;
+	struct limit	 def[LIM_N];
+	char		 text[4096];
+	int		 i, n;
+
+	conf = parse_ok(MINIMAL
+	    "limit ping_rate 20/10s\n"
+	    "limit streams off\n"
+	    "limit header_bytes 128k\n"
+	    "limit client_conn_rate \"5/500ms\"   # quoted, commented\n");
+	ck_assert_uint_eq(conf->limits[LIM_PING_RATE].count, 20);
+	ck_assert_uint_eq(conf->limits[LIM_PING_RATE].window_ms, 10000);
+	ck_assert_uint_eq(conf->limits[LIM_STREAMS].count, 0);
+	ck_assert_uint_eq(conf->limits[LIM_STREAMS].window_ms, 0);
+	ck_assert_uint_eq(conf->limits[LIM_HEADER_BYTES].count, 128 * 1024);
+	ck_assert_uint_eq(conf->limits[LIM_HEADER_BYTES].window_ms, 0);
+	ck_assert_uint_eq(conf->limits[LIM_CLIENT_CONN_RATE].count, 5);
+	ck_assert_uint_eq(conf->limits[LIM_CLIENT_CONN_RATE].window_ms, 500);
+	limit_defaults(def);
+	for (i = 0; i < LIM_N; i++) {
+		if (i == LIM_PING_RATE || i == LIM_STREAMS ||
+		    i == LIM_HEADER_BYTES || i == LIM_CLIENT_CONN_RATE)
+			continue;
+		ck_assert_msg(conf->limits[i].count == def[i].count &&
+		    conf->limits[i].window_ms == def[i].window_ms,
+		    "limit %s: %u/%u", limit_name((enum limit_id)i),
+		    conf->limits[i].count, conf->limits[i].window_ms);
+	}
+	ck_assert_uint_eq(conf->limits[LIM_RST_RATE].count, 500);
+	ck_assert_uint_eq(conf->limits[LIM_CONTINUATIONS].count, 5);
+	check_defaults(conf);
+	conf_free(conf);
+
+	/* Every limit can be set, each once, and turned off. */
+	n = snprintf(text, sizeof(text), MINIMAL);
+	for (i = 0; i < LIM_N; i++)
+		n += snprintf(text + n, sizeof(text) - (size_t)n,
+		    "limit %s off\n", limit_name((enum limit_id)i));
+	ck_assert_int_lt(n, (int)sizeof(text));
+	conf = parse_ok(text);
+	for (i = 0; i < LIM_N; i++)
+		ck_assert_uint_eq(conf->limits[i].count, 0);
+	conf_free(conf);
+}
+END_TEST
+
+#define RATE_SYNTAX "COUNT/DURATION (1..1000000000 per 1ms..24h) or off"
+
+START_TEST(test_err_limits)
+{
+	expect_error3("limit nope 1", "limit: unknown limit \"nope\"");
+	expect_error3("limit PING_RATE 1/1s",
+	    "limit: unknown limit \"PING_RATE\"");
+	expect_error3("limit", "limit: expected NAME VALUE");
+	expect_error3("limit ping_rate", "limit: expected NAME VALUE");
+	expect_error3("limit ping_rate 1/1s x", "limit: expected NAME VALUE");
+	expect_error3("limit nope", "limit: expected NAME VALUE");
+
+	expect_error3("limit ping_rate 1k/10s", "limit ping_rate: invalid "
+	    "value \"1k/10s\", expected " RATE_SYNTAX);
+	expect_error3("limit ping_rate 10", "limit ping_rate: invalid "
+	    "value \"10\", expected " RATE_SYNTAX);
+	expect_error3("limit rst_rate 0/10s", "limit rst_rate: invalid "
+	    "value \"0/10s\", expected " RATE_SYNTAX);
+	expect_error3("limit client_stream_rate 10/25h",
+	    "limit client_stream_rate: invalid value \"10/25h\", expected "
+	    RATE_SYNTAX);
+	expect_error3("limit streams 16k", "limit streams: invalid value "
+	    "\"16k\", expected COUNT (1..1000000000) or off");
+	expect_error3("limit continuations 0", "limit continuations: invalid "
+	    "value \"0\", expected COUNT (1..1000000000) or off");
+	expect_error3("limit header_fields 1000000001", "limit header_fields: "
+	    "invalid value \"1000000001\", expected COUNT (1..1000000000) or "
+	    "off");
+	expect_error3("limit header_bytes 1kb", "limit header_bytes: invalid "
+	    "value \"1kb\", expected SIZE (1..1g) or off");
+
+	/* Once per name; a bad first value still counts as set. */
+	expect_errors(MINIMAL "limit rst_rate 1/1s\n"
+	    "limit ping_rate 1/1s\n"
+	    "limit rst_rate 2/1s\n"
+	    "limit ping_rate off\n",
+	    "t.conf:5: limit rst_rate: already set at line 3\n"
+	    "t.conf:6: limit ping_rate: already set at line 4\n");
+	expect_errors(MINIMAL "limit streams lots\nlimit streams 5\n",
+	    "t.conf:3: limit streams: invalid value \"lots\", expected "
+	    "COUNT (1..1000000000) or off\n"
+	    "t.conf:4: limit streams: already set at line 3\n");
+	/* An unknown name sets nothing; errors of several lines add up. */
+	expect_errors(MINIMAL "limit nope 1\nlimit streams 5\n"
+	    "limit streams 6\nlimit\n",
+	    "t.conf:3: limit: unknown limit \"nope\"\n"
+	    "t.conf:5: limit streams: already set at line 4\n"
+	    "t.conf:6: limit: expected NAME VALUE\n");
+}
+END_TEST
+
+START_TEST(test_flood_keys)
+{
+	struct conf *conf;
+
+	conf = parse_ok(MINIMAL
+	    "header_timeout 5s\n"
+	    "send_timeout 2m\n"
+	    "flood_ban_ttl 10m\n"
+	    "client_table_size 10000000\n");
+	ck_assert_uint_eq(conf->header_timeout, 5000);
+	ck_assert_uint_eq(conf->send_timeout, 120000);
+	ck_assert_uint_eq(conf->flood_ban_ttl, 600000);
+	ck_assert_uint_eq(conf->client_table_size, 10000000);
+	conf_free(conf);
+
+	conf = parse_ok(MINIMAL
+	    "header_timeout 1ms\n"
+	    "send_timeout 24h\n"
+	    "flood_ban_ttl 0\n"
+	    "client_table_size 1\n");
+	ck_assert_uint_eq(conf->header_timeout, 1);
+	ck_assert_uint_eq(conf->send_timeout, 86400000);
+	ck_assert_uint_eq(conf->flood_ban_ttl, 0);
+	ck_assert_uint_eq(conf->client_table_size, 1);
+	conf_free(conf);
+
+	conf = parse_ok(MINIMAL "flood_ban_ttl 30d\n");
+	ck_assert_uint_eq(conf->flood_ban_ttl, 2592000000U);
+	conf_free(conf);
+	conf = parse_ok(MINIMAL "flood_ban_ttl 0ms\n");
+	ck_assert_uint_eq(conf->flood_ban_ttl, 0);
+	conf_free(conf);
+
+	expect_error3("header_timeout 0",
+	    "header_timeout: 0 out of range (1ms..24h)");
+	expect_error3("send_timeout 25h",
+	    "send_timeout: 25h out of range (1ms..24h)");
+	expect_error3("send_timeout soon",
+	    "send_timeout: invalid duration \"soon\"");
+	expect_error3("flood_ban_ttl 31d",
+	    "flood_ban_ttl: 31d out of range (0..30d)");
+	expect_error3("flood_ban_ttl 2592000001ms",
+	    "flood_ban_ttl: 2592000001ms out of range (0..30d)");
+	expect_error3("flood_ban_ttl forever",
+	    "flood_ban_ttl: invalid duration \"forever\"");
+	expect_error3("flood_ban_ttl", "flood_ban_ttl: expected one value");
+	expect_error3("client_table_size 0",
+	    "client_table_size: 0 out of range (1..10000000)");
+	expect_error3("client_table_size 10000001",
+	    "client_table_size: 10000001 out of range (1..10000000)");
+	expect_error3("client_table_size 1k",
+	    "client_table_size: invalid number \"1k\"");
+	expect_errors(MINIMAL "flood_ban_ttl 1m\nflood_ban_ttl 2m\n",
+	    "t.conf:4: flood_ban_ttl: already set at line 3\n");
+}
+END_TEST
+
 START_TEST(test_err_tls)
 {
 	expect_errors("listen 127.0.0.1:8080\nlisten [::1]:8443 tls\n"
@@ -953,6 +1138,9 @@ conf_suite(void)
 	tcase_add_test(tc, test_err_upstream);
 	tcase_add_test(tc, test_err_values);
 	tcase_add_test(tc, test_err_already_set);
+	tcase_add_test(tc, test_limits);
+	tcase_add_test(tc, test_err_limits);
+	tcase_add_test(tc, test_flood_keys);
 	tcase_add_test(tc, test_err_tls);
 	tcase_add_test(tc, test_err_missing);
 	tcase_add_test(tc, test_err_many);
