@@ -759,9 +759,11 @@ h2s_on_stream_close(nghttp2_session *ng, int32_t id, uint32_t error_code,
 
 	if (st == NULL)
 		return 0;
-	/* Reset before its response: the client's work, unless it was ours. */
-	cancelled = error_code != NGHTTP2_NO_ERROR &&
-	    !(st->flags & (ST_F_SUBMITTED | ST_F_OUR_RST));
+	/*
+	 * Closed before its response began: reset by the client (whatever
+	 * the code, NO_ERROR too) or for its error; our own resets aside.
+	 */
+	cancelled = !(st->flags & (ST_F_SUBMITTED | ST_F_OUR_RST));
 	/* Give back the connection window its unsent body still holds. */
 	if (st->unconsumed > 0)
 		nghttp2_session_consume_connection(ng, st->unconsumed);
@@ -985,8 +987,7 @@ h2s_update_timer(struct h2s_session *s)
 		conn_set_timeout(s->conn, conf->header_timeout);
 		break;
 	case H2S_T_SEND:
-		conn_drained(s->conn);	/* progress counts from now */
-		conn_set_timeout(s->conn, conf->send_timeout);
+		conn_send_wait(s->conn);
 		break;
 	}
 }
@@ -1084,11 +1085,8 @@ h2s_on_timeout(struct h2s_session *s)
 {
 	struct h2s_stream *st;
 
-	if (s->timer == H2S_T_SEND && conn_drained(s->conn)) {
-		/* The client took bytes since: it gets another period. */
-		conn_set_timeout(s->conn, srv.conf->send_timeout);
-		return 0;
-	}
+	if (s->timer == H2S_T_SEND && !conn_send_expired(s->conn))
+		return 0;	/* the client took bytes since: not yet */
 	if (s->timer == H2S_T_HEADER || s->timer == H2S_T_SEND) {
 		/* Slowloris, slow read, zero window: floods like the others. */
 		s->flood = s->timer == H2S_T_HEADER ? "header_timeout" :

@@ -113,16 +113,25 @@ conn_out_cb(struct evbuffer *buf, const struct evbuffer_cb_info *info,
 	struct conn *c = arg;
 
 	if (info->n_deleted > 0)
-		c->flags |= CONN_F_DRAINED;
+		c->last_drain_ms = guard_now_ms();
+}
+
+void
+conn_send_wait(struct conn *c)
+{
+	c->last_drain_ms = guard_now_ms();
+	conn_set_timeout(c, srv.conf->send_timeout);
 }
 
 int
-conn_drained(struct conn *c)
+conn_send_expired(struct conn *c)
 {
-	int drained = (c->flags & CONN_F_DRAINED) != 0;
+	uint64_t idle = guard_now_ms() - c->last_drain_ms;
 
-	c->flags &= ~CONN_F_DRAINED;
-	return drained;
+	if (idle >= srv.conf->send_timeout)
+		return 1;
+	conn_set_timeout(c, srv.conf->send_timeout - (uint32_t)idle);
+	return 0;
 }
 
 void

@@ -29,7 +29,6 @@ enum conn_state {
 #define CONN_F_CLOSE	0x01	/* close from the deferred callback */
 #define CONN_F_TLS	0x02	/* TLS listener */
 #define CONN_F_BANNED	0x04	/* ban decision made: close writing nothing */
-#define CONN_F_DRAINED	0x08	/* output bytes went out since conn_drained() */
 
 struct conn {
 	TAILQ_ENTRY(conn)	 link;		/* in srv.conns */
@@ -46,6 +45,7 @@ struct conn {
 	struct event		 timer;		/* the one client timeout */
 	struct event		 defer;		/* deferred work: flush, close */
 	uint32_t		 flags;		/* CONN_F_* */
+	uint64_t		 last_drain_ms;	/* output last taken, or send wait began */
 };
 
 /* conn_accept() takes fd accepted on lst and starts serving it. */
@@ -66,10 +66,18 @@ void conn_format_peer(struct conn *c);
 void conn_schedule(struct conn *c);
 
 /*
- * conn_drained() tells whether output bytes left for the client since the
- * previous call (progress for send_timeout), and starts counting afresh.
+ * conn_send_wait() arms the client timeout for send_timeout: output waits
+ * for the client, and the time counts from now or from the last byte the
+ * client takes, whichever is later.
  */
-int conn_drained(struct conn *c);
+void conn_send_wait(struct conn *c);
+
+/*
+ * conn_send_expired() is for that timeout firing: returns 1 when the
+ * client took nothing for send_timeout, else re-arms the timeout for the
+ * rest of the period and returns 0.
+ */
+int conn_send_expired(struct conn *c);
 
 /* conn_set_timeout() (re)arms the client timeout; ms 0 disarms it. */
 void conn_set_timeout(struct conn *c, uint32_t ms);

@@ -593,8 +593,7 @@ h1_update_timer(struct h1_conn *h, int got_bytes)
 		conn_set_timeout(h->conn, conf->body_read_timeout);
 		break;
 	case H1_T_SEND:
-		conn_drained(h->conn);	/* progress counts from now */
-		conn_set_timeout(h->conn, conf->send_timeout);
+		conn_send_wait(h->conn);
 		break;
 	case H1_T_IDLE:
 		conn_set_timeout(h->conn, conf->keepalive_timeout);
@@ -759,11 +758,8 @@ h1_on_timeout(struct h1_conn *h)
 {
 	switch (h->timer) {
 	case H1_T_SEND:
-		if (conn_drained(h->conn)) {
-			/* The client took bytes since: another period. */
-			conn_set_timeout(h->conn, srv.conf->send_timeout);
-			return 0;
-		}
+		if (!conn_send_expired(h->conn))
+			return 0;	/* the client took bytes since: not yet */
 		h->flood = "send_timeout";
 		return h1_ban(h);
 	case H1_T_HEAD:

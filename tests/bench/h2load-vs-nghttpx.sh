@@ -28,6 +28,12 @@ tls_certificate $cert
 tls_certificate_key $key
 upstream 127.0.0.1:18000
 log_level error
+# All the load comes from one address and a few connections: the per-client
+# and per-connection request limits would stop it (nghttpx has none).
+limit stream_rate off
+limit streams off
+limit client_stream_rate off
+limit client_conn_rate off
 CONF
 "$B/h2guard" -c "$tmp/h2guard.conf" &
 pids="$pids $!"

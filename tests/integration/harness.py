@@ -163,6 +163,16 @@ class H2guard:
     """
 
     def __init__(self, upstreams, tls=True, extra="", ipv6=False):
+        # free_port() races with tests running in parallel: another one may
+        # bind the port first.  h2guard then exits; start again elsewhere.
+        for attempt in range(5):
+            if self._start(upstreams, tls, extra, ipv6):
+                return
+            if "Address already in use" not in self.log():
+                break
+        fail("h2guard did not start:\n" + self.log())
+
+    def _start(self, upstreams, tls, extra, ipv6):
         self.port = free_port()
         self.tls_port = free_port() if tls else None
         self.port6 = free_port("::1") if ipv6 else None
@@ -187,9 +197,14 @@ class H2guard:
         _procs.append(self.proc)
         for p in (self.port, self.tls_port):
             if p and not wait_port(p, proc=self.proc):
-                fail("h2guard did not start:\n" + self.log())
+                if self.proc.poll() is None:
+                    self.proc.kill()
+                self.proc.wait()
+                self.logf.close()
+                return False
         self.url = "http://127.0.0.1:%d" % self.port
         self.tls_url = "https://127.0.0.1:%d" % self.tls_port if tls else None
+        return True
 
     def log(self):
         with open(self.logpath, "rb") as f:

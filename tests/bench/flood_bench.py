@@ -1,0 +1,137 @@
+#!/usr/bin/python3
+"""Benchmark (not part of make check): what each flood costs the legitimate
+clients, and h2guard.
+
+For every attack of tests/flood/h2flood.py:
+  - legitimate throughput: h2load (TLS h2, 8 connections, 10 streams each,
+    from 127.0.0.1) for SECONDS without the attack, then for SECONDS with
+    the attack running (h2flood.py, 2 connections at a time from
+    127.0.0.N, reconnecting after each teardown); the ratio of the two
+    (goal: at least 0.8), and the mean request time of each;
+  - h2guard's CPU spent on the attack alone: the attack runs SECONDS
+    without other load; h2guard's CPU time in that window, as a share of
+    one core and per attacking connection.
+
+  tests/bench/flood_bench.py [SECONDS] [RPS] [ATTACK...]
+
+RPS (default 500) is the rate each of h2load's 8 connections offers
+(h2load --rps); 0 means as fast as it can.  On a machine of two cores,
+h2guard runs pinned to CPU 0 and h2load, the upstream and the Python
+attacker share CPU 1: with an unbounded h2load the attacker's own CPU time
+is taken from the legitimate client, and the ratio measures that
+contention, not h2guard.  A bounded offered load (4,000 req/s, about a
+fifth of what h2guard serves here) measures what the attack takes from
+legitimate clients through h2guard.  The load comes from one address, so the
+request-rate limits that would stop h2load itself (stream_rate, streams,
+client_stream_rate) are off here, and the attacks that only they catch are
+left out.  Needs a build in build/ (tests/run-tests.sh) and h2load
+(nghttp2-client).  All traffic stays on 127.0.0.0/8; every loop is bounded.
+"""
+
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+
+top = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..")
+os.environ.setdefault("H2GUARD_BIN", os.path.join(top, "build", "h2guard"))
+os.environ.setdefault("H2GUARD_UPSTREAM", os.path.join(top, "build", "tests", "upstream", "h2guard-upstream"))
+sys.path.insert(0, os.path.join(top, "tests", "integration"))
+
+from harness import H2guard, Upstream  # noqa: E402
+
+FLOOD = os.path.join(top, "tests", "flood", "h2flood.py")
+ATTACKS = ["rapid_reset", "made_you_reset", "ping", "settings", "priority", "window_update",
+           "empty_data", "empty_headers", "zero_length_headers", "continuation", "header_bytes",
+           "hpack_bomb", "header_fields", "rst", "slow_read", "zero_window", "slow_headers",
+           "slowloris", "conn_flood"]
+SECONDS = max(2.0, min(float(sys.argv[1]), 120.0)) if len(sys.argv) > 1 else 10.0
+RPS = int(sys.argv[2]) if len(sys.argv) > 2 else 500
+chosen = sys.argv[3:] or ATTACKS
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_s(pid):
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / TICK
+
+
+def pin_cpu1():
+    os.sched_setaffinity(0, {1})
+
+
+def ms(value, unit):
+    return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+
+
+def legit(seconds):
+    """h2load for seconds: returns req/s, how many requests failed, mean request time (ms)."""
+    cmd = ["h2load", "-D", str(int(seconds)), "-c", "8", "-m", "10"]
+    if RPS > 0:
+        cmd.append("--rps=%d" % RPS)
+    r = subprocess.run(cmd + [g.tls_url + "/"], capture_output=True, text=True, timeout=seconds + 60,
+                       preexec_fn=pin_cpu1)
+    rate = re.search(r"finished in [^,]+, ([\d.]+) req/s", r.stdout)
+    m = re.search(r"(\d+) succeeded, (\d+) failed, (\d+) errored", r.stdout)
+    t = re.search(r"time for request:\s+\S+\s+\S+\s+([\d.]+)(us|ms|s)", r.stdout)
+    if rate is None or m is None or t is None:
+        sys.exit("h2load failed:\n" + r.stdout + r.stderr)
+    return float(rate.group(1)), int(m.group(2)) + int(m.group(3)), ms(t.group(1), t.group(2))
+
+
+def attacker(name, source, seconds):
+    return subprocess.Popen([sys.executable, FLOOD, name, "--port", str(g.tls_port), "--tls",
+                             "--source", source, "--duration", str(seconds), "--conns", "2", "--json"],
+                            stdout=subprocess.PIPE, text=True, preexec_fn=pin_cpu1)
+
+
+def attack_summary(p):
+    out, _ = p.communicate(timeout=SECONDS + 120)
+    lines = [line for line in out.splitlines() if line.startswith("{")]
+    return json.loads(lines[-1]) if lines else {}
+
+
+if len(os.sched_getaffinity(0)) < 2:
+    sys.exit("needs two CPUs")
+up = Upstream()
+g = H2guard([up.addr], extra="\n".join([
+    "log_level error", "ban_log off",
+    "limit stream_rate off", "limit streams off", "limit client_stream_rate off"]))
+os.sched_setaffinity(g.proc.pid, {0})
+os.sched_setaffinity(up.proc.pid, {1})
+print("h2guard on CPU 0; h2load -c 8 -m 10 %s(TLS h2), the upstream and the attacker on CPU 1; "
+      "%g s per phase" % ("--rps=%d " % RPS if RPS else "", SECONDS))
+legit(2)    # warm up
+rows = []
+for i, name in enumerate(chosen):
+    source = "127.0.0.%d" % (10 + i)
+    base, base_failed, base_ms = legit(SECONDS)
+    p = attacker(name, source, SECONDS + 1)
+    time.sleep(0.5)
+    during, failed, during_ms = legit(SECONDS)
+    attack_summary(p)
+    c0 = cpu_s(g.proc.pid)
+    t0 = time.time()
+    s = attack_summary(attacker(name, "127.0.1.%d" % (10 + i), SECONDS))
+    cpu = cpu_s(g.proc.pid) - c0
+    wall = time.time() - t0
+    conns = s.get("connections", 0)
+    rows.append((name, base, during, during / base if base else 0.0, base_ms, during_ms,
+                 failed + base_failed, 100.0 * cpu / wall, conns, cpu / conns * 1e6 if conns else 0.0,
+                 s.get("torn_down", 0)))
+    print("%-22s baseline %8.0f req/s %6.2f ms, during %8.0f req/s %6.2f ms, ratio %.2f; attack alone: "
+          "h2guard CPU %5.1f%%, %d attacking connections, %d torn down"
+          % (name, base, base_ms, during, during_ms, rows[-1][3], rows[-1][7], conns, rows[-1][10]),
+          flush=True)
+
+print()
+print("| attack | legit req/s without | with | ratio | mean ms without | with | failed "
+      "| h2guard CPU (attack alone) | attacking conns | CPU per conn | torn down |")
+print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+for r in rows:
+    print("| %s | %.0f | %.0f | %.2f | %.2f | %.2f | %d | %.1f%% | %d | %.0f us | %d |" % r)
+g.stop()
+up.stop()
