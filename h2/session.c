@@ -36,9 +36,12 @@
 
 #define H2S_OUT_HIGH	(64 * 1024)	/* stop producing frames above this */
 #define H2S_OUT_LOW	(16 * 1024)	/* produce again below this */
-#define H2S_RESP_HIGH	(256 * 1024)	/* pause the upstream above this */
-#define H2S_RESP_LOW	(64 * 1024)	/* resume it below this */
-#define H2S_CONN_RESP_HIGH (1024 * 1024) /* all streams: pause above this */
+#define H2S_RESP_HIGH	(256 * 1024)	/* a stream's response buffered at most */
+#define H2S_RESP_MIN	(16 * 1024)	/* ... at least, however many streams */
+#define H2S_CONN_RESP	(1024 * 1024)	/* shared by the streams of a connection */
+#define H2S_WU_CREDIT_MAX 8192		/* WINDOW_UPDATEs earned, kept at most */
+#define H2S_WU_DATA_MIN	1024		/* DATA smaller than this earns none */
+#define H2S_PRIORITY_UPDATE 0x10	/* RFC 9218 frame type */
 #define H2S_GAPS	4		/* skipped stream id ranges remembered */
 #define H2S_BODY_LOW	(64 * 1024)	/* request body queued upstream: refill below */
 
@@ -95,7 +98,10 @@ struct h2s_session {
 	uint32_t			 streams_total;	/* streams opened */
 	size_t				 resp_buffered;	/* response bytes held, all streams */
 	/* The header block being received (HEADERS and its CONTINUATIONs). */
-	int				 in_block;	/* END_HEADERS not seen yet */
+	int				 in_block;	/* not complete yet */
+	int				 block_new;	/* one began in this read */
+	int32_t				 block_stream;	/* its stream */
+	uint32_t			 wu_credit;	/* WINDOW_UPDATEs earned by DATA */
 	uint32_t			 block_frames;	/* CONTINUATIONs */
 	uint32_t			 block_fields;
 	uint64_t			 block_bytes;	/* coded bytes so far */
@@ -162,20 +168,20 @@ h2s_rst(struct h2s_stream *st, uint32_t error_code)
 /* ---- responses ------------------------------------------------------------ */
 
 /*
- * h2s_resume_paused() resumes the upstreams paused for st's sake or for the
- * connection's, now that both buffers are low enough.
+ * h2s_resp_share() is how much response a stream may buffer before its
+ * upstream is paused: its share of H2S_CONN_RESP, between H2S_RESP_MIN and
+ * H2S_RESP_HIGH.  A stream is resumed once below half its share, whatever
+ * the others hold, so one stream the client does not read never holds back
+ * another.  Memory per connection stays below about
+ * max(H2S_CONN_RESP, streams * H2S_RESP_MIN).
  */
-static void
-h2s_resume_paused(struct h2s_session *s)
+static size_t
+h2s_resp_share(const struct h2s_session *s)
 {
-	struct h2s_stream *st;
+	size_t share = H2S_CONN_RESP / (s->nstreams ? s->nstreams : 1);
 
-	TAILQ_FOREACH(st, &s->streams, link)
-		if ((st->flags & ST_F_PAUSED) &&
-		    evbuffer_get_length(st->resp_body) < H2S_RESP_LOW) {
-			st->flags &= ~ST_F_PAUSED;
-			ups_req_pause(st->ureq, 0);
-		}
+	return share < H2S_RESP_MIN ? H2S_RESP_MIN :
+	    share > H2S_RESP_HIGH ? H2S_RESP_HIGH : share;
 }
 
 /* h2s_resp_add() queues response body bytes for the client. */
@@ -187,10 +193,8 @@ h2s_resp_add(struct h2s_stream *st, const void *data, size_t len)
 	if (evbuffer_add(st->resp_body, data, len) < 0)
 		return -1;
 	s->resp_buffered += len;
-	/* Per stream and per connection: memory stays bounded either way. */
 	if (!(st->flags & (ST_F_PAUSED | ST_F_UPS_DONE)) && st->ureq != NULL &&
-	    (evbuffer_get_length(st->resp_body) > H2S_RESP_HIGH ||
-	    s->resp_buffered > H2S_CONN_RESP_HIGH)) {
+	    evbuffer_get_length(st->resp_body) > h2s_resp_share(s)) {
 		st->flags |= ST_F_PAUSED;
 		ups_req_pause(st->ureq, 1);
 	}
@@ -205,16 +209,16 @@ h2s_data_read(nghttp2_session *ng, int32_t id, uint8_t *buf, size_t len,
 	int			 n;
 
 	struct h2s_session	*s = st->s;
-	int			 was_over = s->resp_buffered > H2S_CONN_RESP_HIGH;
 
 	n = evbuffer_remove(st->resp_body, buf, len);
 	if (n < 0)
 		return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
 	s->resp_buffered -= (size_t)n;
-	if (s->resp_buffered <= H2S_CONN_RESP_HIGH &&
-	    (was_over || ((st->flags & ST_F_PAUSED) &&
-	    evbuffer_get_length(st->resp_body) < H2S_RESP_LOW)))
-		h2s_resume_paused(s);
+	if ((st->flags & ST_F_PAUSED) &&
+	    evbuffer_get_length(st->resp_body) < h2s_resp_share(s) / 2) {
+		st->flags &= ~ST_F_PAUSED;
+		ups_req_pause(st->ureq, 0);
+	}
 	if (evbuffer_get_length(st->resp_body) == 0 &&
 	    (st->flags & ST_F_RESP_END)) {
 		*data_flags |= NGHTTP2_DATA_FLAG_EOF;
@@ -496,13 +500,22 @@ h2s_over(struct h2s_session *s, enum limit_id id, uint64_t value)
 static int
 h2s_count_frame(struct h2s_session *s, const nghttp2_frame_hd *hd)
 {
+	/* Any other frame after a header block: that block is over. */
+	if (hd->type != NGHTTP2_CONTINUATION)
+		s->in_block = 0;
 	switch (hd->type) {
 	case NGHTTP2_DATA:
 		if (hd->length == 0 && !(hd->flags & NGHTTP2_FLAG_END_STREAM))
 			return h2s_rate(s, LIM_EMPTY_FRAME_RATE, 1);
 		return 0;
 	case NGHTTP2_HEADERS:
-		s->in_block = !(hd->flags & NGHTTP2_FLAG_END_HEADERS);
+		/*
+		 * Open until nghttp2 has the whole block, even a single
+		 * HEADERS frame whose payload trickles in (header_timeout).
+		 */
+		s->in_block = 1;
+		s->block_new = 1;
+		s->block_stream = hd->stream_id;
 		s->block_frames = 0;
 		s->block_fields = 0;
 		s->block_bytes = hd->length;
@@ -511,8 +524,6 @@ h2s_count_frame(struct h2s_session *s, const nghttp2_frame_hd *hd)
 			return h2s_rate(s, LIM_EMPTY_FRAME_RATE, 1);
 		return h2s_over(s, LIM_HEADER_BYTES, s->block_bytes);
 	case NGHTTP2_CONTINUATION:
-		if (hd->flags & NGHTTP2_FLAG_END_HEADERS)
-			s->in_block = 0;
 		s->block_bytes += hd->length;
 		if (h2s_over(s, LIM_CONTINUATIONS, ++s->block_frames) < 0 ||
 		    h2s_over(s, LIM_HEADER_BYTES, s->block_bytes) < 0)
@@ -529,9 +540,18 @@ h2s_count_frame(struct h2s_session *s, const nghttp2_frame_hd *hd)
 	case NGHTTP2_PING:
 		return h2s_rate(s, LIM_PING_RATE, 1);
 	case NGHTTP2_WINDOW_UPDATE:
+		if (s->wu_credit > 0) {
+			s->wu_credit--;	/* earned by a DATA frame we sent */
+			return 0;
+		}
 		return h2s_rate(s, LIM_WINDOW_UPDATE_RATE, 1);
-	default:
+	case NGHTTP2_GOAWAY:
 		return 0;
+	case H2S_PRIORITY_UPDATE:
+		return h2s_rate(s, LIM_PRIORITY_RATE, 1);
+	default:
+		/* Unknown extension frames: ignored, so no more than empty. */
+		return h2s_rate(s, LIM_EMPTY_FRAME_RATE, 1);
 	}
 }
 
@@ -579,6 +599,14 @@ h2s_on_begin_frame(nghttp2_session *ng, const nghttp2_frame_hd *hd,
 		return NGHTTP2_ERR_CALLBACK_FAILURE;
 	if (hd->type != NGHTTP2_HEADERS || id <= 0 || (id & 1) == 0)
 		return 0;
+	/*
+	 * HEADERS on a closed stream nghttp2 has forgotten is ignored, yet
+	 * decoded: a client error like those that make us reset a stream.
+	 */
+	if (id <= s->max_stream_id &&
+	    nghttp2_session_get_stream_user_data(ng, id) == NULL &&
+	    h2s_rate(s, LIM_STREAM_ERROR_RATE, 1) < 0)
+		return NGHTTP2_ERR_CALLBACK_FAILURE;
 	if (id > s->max_stream_id) {
 		if (id > s->max_stream_id + 2) {
 			if (s->ngaps == H2S_GAPS)
@@ -688,6 +716,8 @@ h2s_on_frame_recv(nghttp2_session *ng, const nghttp2_frame *frame,
 	    !(frame->hd.flags & NGHTTP2_FLAG_END_STREAM) &&
 	    h2s_rate(s, LIM_EMPTY_FRAME_RATE, 1) < 0)
 		return NGHTTP2_ERR_CALLBACK_FAILURE;
+	if (frame->hd.type == NGHTTP2_HEADERS)
+		s->in_block = 0;	/* nghttp2 has the whole block */
 	if (frame->hd.type != NGHTTP2_HEADERS && frame->hd.type != NGHTTP2_DATA)
 		return 0;
 	st = nghttp2_session_get_stream_user_data(ng, frame->hd.stream_id);
@@ -757,6 +787,8 @@ h2s_on_stream_close(nghttp2_session *ng, int32_t id, uint32_t error_code,
 	struct h2s_stream	*st = nghttp2_session_get_stream_user_data(ng, id);
 	int			 cancelled;
 
+	if (id == s->block_stream)
+		s->in_block = 0;
 	if (st == NULL)
 		return 0;
 	/*
@@ -791,15 +823,25 @@ h2s_on_invalid_header(nghttp2_session *ng, const nghttp2_frame *frame,
 	return 0;
 }
 
-/* Every DATA frame sent earns the client two WINDOW_UPDATEs back. */
+/*
+ * A DATA frame sent is the client taking response bytes (send_timeout),
+ * and earns it two WINDOW_UPDATEs (stream and connection) that do not
+ * count against window_update_rate, unless it is tiny: a client that
+ * keeps windows of a few bytes (data dribble) earns none.
+ */
 static int
 h2s_on_frame_send(nghttp2_session *ng, const nghttp2_frame *frame,
     void *user_data)
 {
 	struct h2s_session *s = user_data;
 
-	if (frame->hd.type == NGHTTP2_DATA)
-		rate_credit(&s->rates[LIM_WINDOW_UPDATE_RATE], 2);
+	if (frame->hd.type != NGHTTP2_DATA)
+		return 0;
+	conn_progress(s->conn);
+	if ((frame->hd.length >= H2S_WU_DATA_MIN ||
+	    (frame->hd.flags & NGHTTP2_FLAG_END_STREAM)) &&
+	    s->wu_credit < H2S_WU_CREDIT_MAX)
+		s->wu_credit += 2;
 	return 0;
 }
 
@@ -821,6 +863,8 @@ h2s_before_frame_send(nghttp2_session *ng, const nghttp2_frame *frame,
 	struct h2s_stream	*st;
 
 	if (frame->hd.type == NGHTTP2_RST_STREAM) {
+		if (frame->hd.stream_id == s->block_stream)
+			s->in_block = 0;	/* refused: its block is dropped */
 		st = nghttp2_session_get_stream_user_data(ng,
 		    frame->hd.stream_id);
 		if ((st == NULL || !(st->flags & ST_F_OUR_RST)) &&
@@ -833,6 +877,25 @@ h2s_before_frame_send(nghttp2_session *ng, const nghttp2_frame *frame,
 	    frame->goaway.error_code != NGHTTP2_ENHANCE_YOUR_CALM))
 		return 0;
 	s->flood = "nghttp2_rapid_reset";
+	return NGHTTP2_ERR_CANCEL;
+}
+
+/*
+ * Extension frames: nghttp2 skips the types nobody asked for without a
+ * callback, so every type past the standard ones is registered, to be
+ * counted in on_begin_frame, and then dropped here.
+ */
+static int
+h2s_on_extension_chunk(nghttp2_session *ng, const nghttp2_frame_hd *hd,
+    const uint8_t *data, size_t len, void *user_data)
+{
+	return NGHTTP2_ERR_CANCEL;
+}
+
+static int
+h2s_unpack_extension(nghttp2_session *ng, void **payload,
+    const nghttp2_frame_hd *hd, void *user_data)
+{
 	return NGHTTP2_ERR_CANCEL;
 }
 
@@ -850,7 +913,7 @@ h2s_new(struct conn *c)
 		{ NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, conf->h2_stream_window },
 		{ NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE, conf->max_header_list_size },
 	};
-	int				 rc;
+	int				 rc, i;
 
 	if ((s = calloc(1, sizeof(*s))) == NULL)
 		return NULL;
@@ -868,9 +931,13 @@ h2s_new(struct conn *c)
 	nghttp2_session_callbacks_set_before_frame_send_callback(cbs, h2s_before_frame_send);
 	nghttp2_session_callbacks_set_on_frame_send_callback(cbs, h2s_on_frame_send);
 	nghttp2_session_callbacks_set_on_invalid_header_callback(cbs, h2s_on_invalid_header);
+	nghttp2_session_callbacks_set_on_extension_chunk_recv_callback(cbs, h2s_on_extension_chunk);
+	nghttp2_session_callbacks_set_unpack_extension_callback(cbs, h2s_unpack_extension);
 	if (nghttp2_option_new(&opt) != 0)
 		goto out_free_cbs;
 	nghttp2_option_set_no_auto_window_update(opt, 1);
+	for (i = NGHTTP2_CONTINUATION + 1; i <= 0xff; i++)
+		nghttp2_option_set_user_recv_extension_type(opt, (uint8_t)i);
 	rc = nghttp2_session_server_new2(&s->ng, cbs, s, opt);
 	nghttp2_option_del(opt);
 	nghttp2_session_callbacks_del(cbs);
@@ -937,11 +1004,11 @@ h2s_flush(struct h2s_session *s)
 
 /*
  * h2s_update_timer() arms the one client timeout for what the connection
- * waits on, in this order: the end of a header block (header_timeout, from
- * its start: slowloris), the client taking our output (send_timeout without
- * a byte going out: slow read, zero window), request body bytes
- * (body_read_timeout, from the last DATA), a request (first request or
- * keep-alive).  Waiting on the upstream has its own timeouts.
+ * waits on, in this order: the client taking our output (send_timeout: slow
+ * read, zero window; see conn.h), the end of a header block (header_timeout
+ * from its start: slowloris), request body bytes (body_read_timeout from
+ * the last DATA), a request (first request or keep-alive).  Waiting on the
+ * upstream has its own timeouts.
  */
 static void
 h2s_update_timer(struct h2s_session *s)
@@ -952,11 +1019,11 @@ h2s_update_timer(struct h2s_session *s)
 	enum h2s_timer		 t = H2S_T_NONE;
 	int			 rearm = 0;
 
-	if (s->in_block) {
-		t = H2S_T_HEADER;
-	} else if (s->resp_buffered > 0 ||
-	    evbuffer_get_length(out) >= H2S_OUT_LOW) {
+	if (s->resp_buffered > 0 || evbuffer_get_length(out) >= H2S_OUT_LOW) {
 		t = H2S_T_SEND;
+	} else if (s->in_block) {
+		t = H2S_T_HEADER;
+		rearm = s->block_new;
 	} else if (s->nstreams == 0) {
 		t = s->seen_request ? H2S_T_IDLE : H2S_T_FIRST;
 	} else {
@@ -968,15 +1035,19 @@ h2s_update_timer(struct h2s_session *s)
 			}
 	}
 	s->got_data = 0;
+	s->block_new = 0;
 	if (t == s->timer && !rearm)
 		return;
+	if (s->timer == H2S_T_SEND)
+		conn_send_done(s->conn);
 	s->timer = t;
 	switch (t) {
 	case H2S_T_NONE:
 		conn_set_timeout(s->conn, 0);
 		break;
 	case H2S_T_FIRST:
-		break;	/* armed once, at accept or after the handshake */
+		conn_set_timeout(s->conn, conf->first_request_timeout);
+		break;
 	case H2S_T_IDLE:
 		conn_set_timeout(s->conn, conf->keepalive_timeout);
 		break;

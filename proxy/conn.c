@@ -105,32 +105,68 @@ conn_schedule(struct conn *c)
 	event_active(&c->defer, EV_TIMEOUT, 0);
 }
 
-/* Output bytes taken by the socket (or TLS): the client is reading. */
+/*
+ * Output bytes taken by the socket (or TLS).  For HTTP/1.1 that is the
+ * client taking response bytes; HTTP/2 counts DATA frames instead (see
+ * h2/session.c): its control frames are no progress.
+ */
 static void
 conn_out_cb(struct evbuffer *buf, const struct evbuffer_cb_info *info,
     void *arg)
 {
 	struct conn *c = arg;
 
-	if (info->n_deleted > 0)
-		c->last_drain_ms = guard_now_ms();
+	if (info->n_deleted > 0 && c->state == CONN_H1)
+		conn_progress(c);
+}
+
+/* How long c has been stalled, in ms, at now. */
+static uint64_t
+conn_stalled(const struct conn *c, uint64_t now)
+{
+	return c->stall_ms + (c->owing ? now - c->stall_since : 0);
+}
+
+void
+conn_progress(struct conn *c)
+{
+	c->stall_ms = 0;
+	if (c->owing)
+		c->stall_since = guard_now_ms();
 }
 
 void
 conn_send_wait(struct conn *c)
 {
-	c->last_drain_ms = guard_now_ms();
-	conn_set_timeout(c, srv.conf->send_timeout);
+	uint64_t now = guard_now_ms(), stalled;
+
+	if (!c->owing) {
+		c->owing = 1;
+		c->stall_since = now;
+	}
+	stalled = conn_stalled(c, now);
+	conn_set_timeout(c, stalled >= srv.conf->send_timeout ? 1 :
+	    srv.conf->send_timeout - (uint32_t)stalled);
+}
+
+void
+conn_send_done(struct conn *c)
+{
+	uint64_t now = guard_now_ms();
+
+	if (!c->owing)
+		return;
+	c->stall_ms = (uint32_t)(conn_stalled(c, now) > UINT32_MAX ?
+	    UINT32_MAX : conn_stalled(c, now));
+	c->owing = 0;
 }
 
 int
 conn_send_expired(struct conn *c)
 {
-	uint64_t idle = guard_now_ms() - c->last_drain_ms;
-
-	if (idle >= srv.conf->send_timeout)
+	if (conn_stalled(c, guard_now_ms()) >= srv.conf->send_timeout)
 		return 1;
-	conn_set_timeout(c, srv.conf->send_timeout - (uint32_t)idle);
+	conn_send_wait(c);
 	return 0;
 }
 

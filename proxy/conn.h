@@ -45,7 +45,10 @@ struct conn {
 	struct event		 timer;		/* the one client timeout */
 	struct event		 defer;		/* deferred work: flush, close */
 	uint32_t		 flags;		/* CONN_F_* */
-	uint64_t		 last_drain_ms;	/* output last taken, or send wait began */
+	/* send_timeout: time owing output without the client taking any. */
+	uint64_t		 stall_since;	/* ms: owing and no progress since */
+	uint32_t		 stall_ms;	/* stalled before, in earlier owing spells */
+	unsigned		 owing:1;	/* output waits for the client */
 };
 
 /* conn_accept() takes fd accepted on lst and starts serving it. */
@@ -66,17 +69,20 @@ void conn_format_peer(struct conn *c);
 void conn_schedule(struct conn *c);
 
 /*
- * conn_send_wait() arms the client timeout for send_timeout: output waits
- * for the client, and the time counts from now or from the last byte the
- * client takes, whichever is later.
+ * send_timeout counts the time output waits for the client without the
+ * client taking any response bytes, over all the spells in which it owes
+ * output, until it takes some: dropping what it owes (a reset stream) and
+ * asking again does not start the count afresh.
+ *
+ * conn_send_wait() starts (or continues) a spell and arms the timeout for
+ * what is left of send_timeout; conn_send_done() ends the spell;
+ * conn_progress() records that the client took response bytes.
+ * conn_send_expired() is for the timeout firing: 1 when send_timeout is
+ * used up, else the timeout is re-armed for the rest and it returns 0.
  */
 void conn_send_wait(struct conn *c);
-
-/*
- * conn_send_expired() is for that timeout firing: returns 1 when the
- * client took nothing for send_timeout, else re-arms the timeout for the
- * rest of the period and returns 0.
- */
+void conn_send_done(struct conn *c);
+void conn_progress(struct conn *c);
 int conn_send_expired(struct conn *c);
 
 /* conn_set_timeout() (re)arms the client timeout; ms 0 disarms it. */

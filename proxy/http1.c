@@ -559,9 +559,11 @@ h1_pump(struct h1_conn *h)
 
 /*
  * h1_update_timer() arms the client timeout for what the connection waits
- * on: the end of a request head (header_timeout from its first byte, however
- * slowly the rest trickles in), more body bytes (body_read_timeout from the
- * last one), the client taking our output (send_timeout), a request.
+ * on: the client taking our output (send_timeout, see conn.h), the end of a
+ * request head (header_timeout from its first byte, however slowly the
+ * rest trickles in), more body bytes (body_read_timeout from the last one),
+ * a request.  While we do not read (pipeline full, body buffer full), the
+ * client is not waited on for its head or body.
  */
 static void
 h1_update_timer(struct h1_conn *h, int got_bytes)
@@ -570,18 +572,22 @@ h1_update_timer(struct h1_conn *h, int got_bytes)
 	struct evbuffer		*out = bufferevent_get_output(h->conn->bev);
 	enum h1_timer		 t;
 
-	if (h->cur != NULL && !(h->cur->flags & R_F_HEAD_DONE))
+	if (evbuffer_get_length(out) >= H1_OUT_LOW)
+		t = H1_T_SEND;
+	else if (h->full || h->stalled)
+		t = H1_T_NONE;
+	else if (h->cur != NULL && !(h->cur->flags & R_F_HEAD_DONE))
 		t = H1_T_HEAD;
 	else if (h->cur != NULL)
 		t = H1_T_READ;
-	else if (evbuffer_get_length(out) >= H1_OUT_LOW)
-		t = H1_T_SEND;
 	else if (!TAILQ_EMPTY(&h->reqs))
 		t = H1_T_NONE;
 	else
 		t = h->timer == H1_T_FIRST ? H1_T_FIRST : H1_T_IDLE;
 	if (t == h->timer && !(t == H1_T_READ && got_bytes))
 		return;
+	if (h->timer == H1_T_SEND)
+		conn_send_done(h->conn);
 	h->timer = t;
 	switch (t) {
 	case H1_T_FIRST:

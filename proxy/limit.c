@@ -25,8 +25,8 @@ static const struct {
 	const char	*def;
 } limit_table[LIM_N] = {
 	[LIM_STREAM_RATE] = { "stream_rate", LIMIT_RATE, "10000/10s" },
-	[LIM_RST_RATE] = { "rst_rate", LIMIT_RATE, "500/10s" },
-	[LIM_CANCEL_RATE] = { "cancel_rate", LIMIT_RATE, "200/10s" },
+	[LIM_RST_RATE] = { "rst_rate", LIMIT_RATE, "1000/10s" },
+	[LIM_CANCEL_RATE] = { "cancel_rate", LIMIT_RATE, "500/10s" },
 	[LIM_STREAM_ERROR_RATE] = { "stream_error_rate", LIMIT_RATE, "100/10s" },
 	[LIM_PING_RATE] = { "ping_rate", LIMIT_RATE, "100/10s" },
 	[LIM_SETTINGS_RATE] = { "settings_rate", LIMIT_RATE, "50/10s" },
@@ -166,10 +166,4 @@ rate_add(struct rate *r, const struct limit *l, uint64_t now_ms, uint32_t n)
 	est = r->cur + (uint64_t)r->prev *
 	    (l->window_ms - now_ms % l->window_ms) / l->window_ms;
 	return est > l->count;
-}
-
-void
-rate_credit(struct rate *r, uint32_t n)
-{
-	r->cur = r->cur > n ? r->cur - n : 0;
 }

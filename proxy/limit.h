@@ -76,9 +76,6 @@ void limit_format(enum limit_id id, const struct limit *lim, char *buf,
 int rate_add(struct rate *r, const struct limit *l, uint64_t now_ms,
     uint32_t n);
 
-/* rate_credit() takes back up to n events of the current bucket. */
-void rate_credit(struct rate *r, uint32_t n);
-
 /* limit_over() tells whether value exceeds the count or size limit l. */
 static inline int
 limit_over(const struct limit *l, uint64_t value)

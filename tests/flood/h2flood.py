@@ -1253,7 +1253,20 @@ def main(argv=None):
     ap.add_argument("--reject-delay", type=float, default=0.01,
                     help="pause after a connection closed before its handshake completed (default 0.01 s)")
     ap.add_argument("--json", action="store_true", help="print the summary as JSON")
+    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                    help="another keyword argument of the attack function (e.g. size=300000, refs=100, "
+                         "hold=0); repeatable")
     a = ap.parse_args(argv)
+    extra_kw = {}
+    for kv in a.set:
+        k, _, v = kv.partition("=")
+        for conv in (int, float):
+            try:
+                v = conv(v)
+                break
+            except ValueError:
+                pass
+        extra_kw[k] = v
     for what, addr in (("--host", a.host), ("--source", a.source)):
         try:
             check_local(addr)
@@ -1297,7 +1310,7 @@ def main(argv=None):
     def worker():
         while time.time() < stop_at and not stop_event.is_set():
             left = max(0.1, stop_at - time.time())
-            kw = {"tls": a.tls, "source": a.source, "host": a.host, "pace": a.pace, "max_seconds": left}
+            kw = dict(extra_kw, tls=a.tls, source=a.source, host=a.host, pace=a.pace, max_seconds=left)
             if a.count is not None:
                 kw["count"] = a.count
             if a.batch is not None:

@@ -52,3 +52,23 @@ check(r.returncode == 1 and r.err.startswith(missing + ':2: tls_certificate: can
 
 r = run([BIN, "-t", "-c", "/nonexistent.conf"], check_rc=False)
 check(r.returncode == 1 and "/nonexistent.conf" in r.err, "a missing file is an error")
+
+# The annotated example: every key it shows commented out, with its default,
+# must be accepted as written (with a certificate that exists).
+example = os.path.join(os.environ.get("H2GUARD_SRCDIR", "."), "conf", "h2guard.conf")
+lines = []
+with open(example) as f:
+    for line in f:
+        if line.startswith("#") and line[1:2].isalpha():
+            line = line[1:]
+        if line.startswith("tls_certificate_key "):
+            line = "tls_certificate_key %s\n" % key
+        elif line.startswith("tls_certificate "):
+            line = "tls_certificate %s\n" % cert
+        lines.append(line)
+uncommented = os.path.join(tmpdir(), "example.conf")
+with open(uncommented, "w") as f:
+    f.writelines(lines)
+r = run([BIN, "-t", "-c", uncommented], check_rc=False)
+check(r.returncode == 0 and sum(1 for line in lines if line.startswith("limit ")) == 16,
+      "conf/h2guard.conf with every commented-out key enabled (16 limits) is accepted: " + r.err.strip())

@@ -864,7 +864,7 @@ START_TEST(test_limits)
 		    "limit %s: %u/%u", limit_name((enum limit_id)i),
 		    conf->limits[i].count, conf->limits[i].window_ms);
 	}
-	ck_assert_uint_eq(conf->limits[LIM_RST_RATE].count, 500);
+	ck_assert_uint_eq(conf->limits[LIM_RST_RATE].count, 1000);
 	ck_assert_uint_eq(conf->limits[LIM_CONTINUATIONS].count, 5);
 	check_defaults(conf);
 	conf_free(conf);

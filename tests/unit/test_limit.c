@@ -76,8 +76,8 @@ START_TEST(test_defaults)
 {
 	static const struct limit def[LIM_N] = {
 		[LIM_STREAM_RATE] = { 10000, 10000 },
-		[LIM_RST_RATE] = { 500, 10000 },
-		[LIM_CANCEL_RATE] = { 200, 10000 },
+		[LIM_RST_RATE] = { 1000, 10000 },
+		[LIM_CANCEL_RATE] = { 500, 10000 },
 		[LIM_STREAM_ERROR_RATE] = { 100, 10000 },
 		[LIM_PING_RATE] = { 100, 10000 },
 		[LIM_SETTINGS_RATE] = { 50, 10000 },
@@ -424,46 +424,6 @@ START_TEST(test_rate_off)
 }
 END_TEST
 
-START_TEST(test_rate_credit)
-{
-	struct limit	 l = { 10, 1000 };
-	struct rate	 r;
-
-	memset(&r, 0, sizeof(r));
-	ck_assert_uint_eq(add_n(&r, &l, 100, 10), 0);
-	rate_credit(&r, 4);
-	ck_assert_uint_eq(r.cur, 6);
-	ck_assert_uint_eq(add_n(&r, &l, 100, 4), 0);
-	ck_assert_int_eq(rate_add(&r, &l, 100, 1), 1);
-
-	/* Never below 0. */
-	rate_credit(&r, 1000);
-	ck_assert_uint_eq(r.cur, 0);
-	rate_credit(&r, UINT32_MAX);
-	ck_assert_uint_eq(r.cur, 0);
-	ck_assert_uint_eq(add_n(&r, &l, 100, 10), 0);
-	ck_assert_int_eq(rate_add(&r, &l, 100, 1), 1);
-	rate_credit(&r, 0);
-	ck_assert_uint_eq(r.cur, 11);
-
-	/* Only the current bucket: the previous one still weighs. */
-	memset(&r, 0, sizeof(r));
-	ck_assert_uint_eq(add_n(&r, &l, 999, 10), 0);
-	ck_assert_uint_eq(add_n(&r, &l, 1500, 3), 0);	/* 3 + 5 */
-	rate_credit(&r, 100);
-	ck_assert_uint_eq(r.prev, 10);
-	ck_assert_uint_eq(add_n(&r, &l, 1500, 5), 0);
-	ck_assert_int_eq(rate_add(&r, &l, 1500, 1), 1);
-
-	/* A zeroed counter takes a credit. */
-	memset(&r, 0, sizeof(r));
-	rate_credit(&r, 5);
-	ck_assert_uint_eq(r.cur, 0);
-	ck_assert_uint_eq(add_n(&r, &l, 0, 10), 0);
-	ck_assert_int_eq(rate_add(&r, &l, 0, 1), 1);
-}
-END_TEST
-
 START_TEST(test_rate_saturate)
 {
 	struct limit	 l = { 1000000000, 86400000 };
@@ -481,8 +441,6 @@ START_TEST(test_rate_saturate)
 	ck_assert_int_eq(rate_add(&r, &l, 86400000, UINT32_MAX), 1);
 	ck_assert_uint_eq(r.prev, UINT32_MAX);
 	ck_assert_uint_eq(r.cur, UINT32_MAX);
-	rate_credit(&r, UINT32_MAX);
-	ck_assert_uint_eq(r.cur, 0);
 	ck_assert_int_eq(rate_add(&r, &l, 86400000 + 1, 0), 1);
 	/* Two windows later: fresh, exactly COUNT passes. */
 	ck_assert_int_eq(rate_add(&r, &l, 3 * 86400000ULL, 1000000000), 0);
@@ -515,7 +473,6 @@ limit_suite(void)
 	tcase_add_test(tc, test_rate_burst);
 	tcase_add_test(tc, test_rate_sliding);
 	tcase_add_test(tc, test_rate_off);
-	tcase_add_test(tc, test_rate_credit);
 	tcase_add_test(tc, test_rate_saturate);
 	suite_add_tcase(s, tc);
 	return s;
