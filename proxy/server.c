@@ -186,6 +186,16 @@ int
 server_run(void)
 {
 	event_base_dispatch(srv.base);
+	log_info("stopped: %llu connections accepted, %llu closed at accept "
+	    "(%llu banned addresses, %llu client_conn_rate), %llu torn down by "
+	    "ban rules, %llu by flood limits",
+	    (unsigned long long)srv.stats.accepted,
+	    (unsigned long long)(srv.stats.accept_drops +
+	    srv.stats.accept_limited),
+	    (unsigned long long)srv.stats.accept_drops,
+	    (unsigned long long)srv.stats.accept_limited,
+	    (unsigned long long)srv.stats.bans,
+	    (unsigned long long)srv.stats.floods);
 	return 0;
 }
 

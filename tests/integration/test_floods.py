@@ -475,10 +475,20 @@ ok(banlog3.entries() == [], "the browser-like load wrote nothing to the ban log 
    % [e.get("limit") for e in banlog3.entries()])
 
 # ---------------------------------------------------------------------------
-log("== %d failure(s)" % len(failures))
-for f in failures:
-    log("FAILED: " + f.splitlines()[0])
 for inst in (g, g2, g3):
     inst.stop()
+# Each teardown is counted; h2guard says how many when it stops.
+m = re.search(r"(\d+) torn down by ban rules, (\d+) by flood limits", g3.log())
+ok(m is not None and m.group(2) == "0", "the browser-like instance counted no flood at stop: %s"
+   % (m.group(0) if m else "no stop line"))
+m = re.search(r"\((\d+) banned addresses, (\d+) client_conn_rate\), (\d+) torn down by ban rules, "
+              r"(\d+) by flood limits", g.log())
+floods = len([e for e in banlog.entries() if e.get("conn", 0) != 0])
+ok(m is not None and int(m.group(4)) == floods and int(m.group(2)) > 0,
+   "the attacked instance counted its %d flood teardowns and its accept-time drops at stop: %s"
+   % (floods, m.group(0) if m else "no stop line"))
+for f in failures:
+    log("FAILED: " + f.splitlines()[0])
+log("== %d failure(s)" % len(failures))
 up.stop()
 sys.exit(1 if failures else 0)
