@@ -51,7 +51,7 @@ ATTACKS = {
     "rapid_reset": [], "made_you_reset": [], "ping": [], "settings": [],
     "priority": ["--count", "1500"], "window_update": [], "empty_data": [], "empty_headers": [],
     "zero_length_headers": [], "continuation": [], "header_bytes": ["--set", "size=300000"],
-    "hpack_bomb": ["--set", "refs=100"], "header_fields": [], "rst": [],
+    "hpack_bomb": ["--set", "refs=100"], "header_fields": [], "rst": ["--count", "1500"],
     "slow_read": [], "zero_window": [], "slow_read_http1": [], "slow_headers": [], "slowloris": [],
     "conn_flood": ["--count", "1500", "--set", "hold=0"],
 }

@@ -1227,7 +1227,7 @@ def run_attack(name, port, **kw):
 
 # ---- command line ---------------------------------------------------------------
 
-SLOW_ATTACKS = ("slow_read", "zero_window", "slow_headers", "slowloris")
+SLOW_ATTACKS = ("slow_read", "zero_window", "slow_read_http1", "slow_headers", "slowloris")
 
 
 def main(argv=None):
