@@ -76,7 +76,8 @@ guard_proto(enum http_proto proto)
 
 /*
  * guard_line_new() starts a ban log line: time, event, client, connection
- * and protocol (NULL: none yet).  Returns NULL when the ban log is off or out of memory.
+ * and protocol (NULL: none yet).  Returns NULL when the ban log is off or
+ * out of memory.
  */
 static struct evbuffer *
 guard_line_new(struct conn *c, const char *event, const char *proto)

@@ -27,7 +27,10 @@ trip one or stall:
 10. a Go-like client (4 MiB stream window, a stream and a connection
     WINDOW_UPDATE per DATA frame) downloading 50 MB with the default
     window_update_rate, reading as fast as it can and pausing between
-    reads: completes, no ban.
+    reads: completes, no ban;
+11. flood_ban_ttl: a flood (and client_conn_rate) bans the address for
+    the ttl: its other connections torn down, new ones closed at accept,
+    served again after it.
 
 Each attack and client comes from its own address 127.0.0.N; bans are
 looked up in the ban log by that address and the connection's port.  The
@@ -675,6 +678,70 @@ for gap in (0.0, 0.02):
     hit, got = no_ban(ban_h, src)
     ok(hit, "%s: no ban log line (got %s)" % (what, got))
     c.close()
+
+# ---------------------------------------------------------------------------
+# flood_ban_ttl: a flood bans the address too.  Its other live connection is
+# torn down with it, a new one is closed at accept (no TLS ServerHello, no
+# response) until the ttl is over, other addresses are served throughout;
+# client_conn_rate crossed bans the same way.
+log("== flood_ban_ttl 2s")
+ban_t = BanLog(os.path.join(tmpdir(), "edges-ban-t.log"))
+T = H2guard([up.addr], extra="ban_log %s\nflood_ban_ttl 2s\nlimit ping_rate 20/10s\n"
+            "limit client_conn_rate 5/10s\n" % ban_t.path)
+src = source()
+other = FloodConn(T.port, source=src)
+other.request("/before")
+other.settle(0.5)
+ok(other.responses == 1 and not other.end, "ttl: the address's second connection is served before the flood")
+att = h2flood.run_attack("ping", T.port, source=src, count=100, linger=2.0)
+ok(att.end == "reset" and att.received["PING"] <= 20, "ttl: the PING flood is torn down (%s, %d PING acks)"
+   % (att.end, att.received["PING"]))
+hit = [e for e in ban_t.of(src) if e.get("limit") == "ping_rate"]
+ok(hit and hit[0].get("ttl") == 2, "ttl: the ban log line names ping_rate with ttl 2 (got %s)" % hit)
+other.settle(1.0)
+ok(other.end == "reset", "ttl: the address's other live connection was torn down too (%s)" % other.end)
+for tls in (False, True):
+    c = None
+    try:
+        c = FloodConn(T.tls_port if tls else T.port, tls=tls, source=src, timeout=2)
+        c.request("/during")
+        c.settle(0.5)
+        refused = bool(c.end) and not c.responses
+    except (OSError, h2flood.ConnectionEnded):
+        refused = True
+    ok(refused, "ttl: a new %s connection from the banned address is closed at once" % proto(tls))
+    if c is not None:
+        c.close()
+legit_c = FloodConn(T.port, source=source())
+legit_c.request("/other")
+legit_c.settle(0.5)
+ok(legit_c.responses == 1, "ttl: another address is served meanwhile")
+legit_c.close()
+time.sleep(2.2)
+c = FloodConn(T.port, source=src)
+c.request("/after")
+c.settle(0.5)
+ok(c.responses == 1 and not c.end, "ttl: after 2 s the address is served again")
+c.close()
+other.close()
+src = source()
+conns = []
+for i in range(8):
+    try:
+        conns.append(FloodConn(T.port, source=src, timeout=2))
+    except (OSError, h2flood.ConnectionEnded):
+        pass    # closed at accept
+hit = [e for e in ban_t.of(src) if e.get("limit") == "client_conn_rate"]
+ok(hit and hit[0].get("ttl") == 2 and hit[0].get("conn") == 0,
+   "ttl: client_conn_rate 5/10s crossed by the 6th connection: logged with ttl 2 (got %s)" % hit)
+for c in conns:
+    c.settle(0.3)
+ok(len(conns) >= 5 and all(c.end == "reset" for c in conns[:5]),
+   "ttl: the address's 5 connections accepted before were torn down by the ban (%s)"
+   % [c.end for c in conns])
+for c in conns:
+    c.close()
+T.stop()
 
 # ---------------------------------------------------------------------------
 log("== %d failure(s) in %.1f s" % (len(failures), time.time() - T_START))
