@@ -27,6 +27,7 @@
 #include <nghttp2/nghttp2.h>
 
 #include "h2/session.h"
+#include "proxy/accesslog.h"
 #include "proxy/conf.h"
 #include "proxy/conn.h"
 #include "proxy/guard.h"
@@ -71,6 +72,10 @@ struct h2s_stream {
 	struct evbuffer		*resp_body;	/* owned: body for the client */
 	struct hdrlist		*trailers;	/* borrowed from ureq */
 	size_t			 unconsumed;	/* body bytes not given back */
+	int			 status;	/* of the response submitted */
+	uint64_t		 bytes_in;	/* request body bytes received */
+	uint64_t		 bytes_out;	/* response body bytes sent */
+	uint64_t		 start_us;	/* its head began */
 };
 
 enum h2s_timer {
@@ -134,6 +139,7 @@ h2s_stream_new(struct h2s_session *s, int32_t id)
 	st->id = id;
 	st->req.content_length = -1;
 	st->req.proto = PROTO_H2;
+	st->start_us = alog_now_us();
 	TAILQ_INSERT_TAIL(&s->streams, st, link);
 	s->nstreams++;
 	return st;
@@ -144,6 +150,16 @@ h2s_stream_free(struct h2s_stream *st)
 {
 	struct h2s_session *s = st->s;
 
+	if (st->req.method != NULL) {
+		struct alog_rec rec = {
+			.req = &st->req, .status = st->status,
+			.bytes_in = st->bytes_in, .bytes_out = st->bytes_out,
+			.upstream = st->ureq ? ups_req_upstream(st->ureq) : NULL,
+			.start_us = st->start_us,
+		};
+
+		alog_request(s->conn, &rec);
+	}
 	if (st->flags & ST_F_PENDING)
 		TAILQ_REMOVE(&s->pending, st, plink);
 	TAILQ_REMOVE(&s->streams, st, link);
@@ -213,6 +229,7 @@ h2s_data_read(nghttp2_session *ng, int32_t id, uint8_t *buf, size_t len,
 	n = evbuffer_remove(st->resp_body, buf, len);
 	if (n < 0)
 		return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+	st->bytes_out += (uint64_t)n;
 	s->resp_buffered -= (size_t)n;
 	if ((st->flags & ST_F_PAUSED) &&
 	    evbuffer_get_length(st->resp_body) < h2s_resp_share(s) / 2) {
@@ -301,6 +318,7 @@ h2s_submit(struct h2s_stream *st, int status, const struct hdrlist *fields,
 	if (rc != 0)
 		return -1;
 	st->flags |= ST_F_SUBMITTED;
+	st->status = status;
 	return 0;
 }
 
@@ -439,7 +457,7 @@ h2s_dispatch(struct h2s_stream *st)
 	}
 	r->has_body = !(st->flags & ST_F_REQ_END) ||
 	    evbuffer_get_length(st->req_body) > 0;
-	st->ureq = ups_req_new(srv.ups, r, s->conn->addr_str, &h2s_ups_ops, st);
+	st->ureq = ups_req_new(s->conn->wg->ups, r, s->conn->addr_str, &h2s_ups_ops, st);
 	if (st->ureq == NULL) {
 		h2s_reply_error(st, 502);
 		return;
@@ -477,7 +495,7 @@ h2s_dispatch_pending(struct h2s_session *s)
 static int
 h2s_rate(struct h2s_session *s, enum limit_id id, uint32_t n)
 {
-	if (!rate_add(&s->rates[id], &srv.conf->limits[id], guard_now_ms(), n))
+	if (!rate_add(&s->rates[id], &s->conn->conf->limits[id], guard_now_ms(), n))
 		return 0;
 	s->flood = limit_name(id);
 	return -1;
@@ -487,7 +505,7 @@ h2s_rate(struct h2s_session *s, enum limit_id id, uint32_t n)
 static int
 h2s_over(struct h2s_session *s, enum limit_id id, uint64_t value)
 {
-	if (!limit_over(&srv.conf->limits[id], value))
+	if (!limit_over(&s->conn->conf->limits[id], value))
 		return 0;
 	s->flood = limit_name(id);
 	return -1;
@@ -675,7 +693,7 @@ h2s_on_header(nghttp2_session *ng, const nghttp2_frame *frame,
 	if (st == NULL)
 		return 0;
 	r = &st->req;
-	if (r->headers.bytes + nlen + vlen + 32 > srv.conf->max_header_list_size)
+	if (r->headers.bytes + nlen + vlen + 32 > s->conn->conf->max_header_list_size)
 		st->flags |= ST_F_TOO_LARGE;
 	if (st->flags & ST_F_TOO_LARGE)
 		return 0;
@@ -763,6 +781,8 @@ h2s_on_data_chunk(nghttp2_session *ng, uint8_t flags, int32_t id,
 
 	s->got_data = 1;
 	st = nghttp2_session_get_stream_user_data(ng, id);
+	if (st != NULL)
+		st->bytes_in += len;
 	if (st == NULL || (st->flags & ST_F_UPS_DONE) ||
 	    ((st->flags & ST_F_DISPATCHED) && st->ureq == NULL)) {
 		/* Nobody wants these bytes any more: free the window now. */
@@ -907,7 +927,7 @@ h2s_new(struct conn *c)
 	nghttp2_session_callbacks	*cbs;
 	nghttp2_option			*opt;
 	struct h2s_session		*s;
-	const struct conf		*conf = srv.conf;
+	const struct conf		*conf = c->conf;
 	nghttp2_settings_entry		 iv[] = {
 		{ NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, conf->max_concurrent_streams },
 		{ NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, conf->h2_stream_window },
@@ -1013,7 +1033,7 @@ h2s_flush(struct h2s_session *s)
 static void
 h2s_update_timer(struct h2s_session *s)
 {
-	const struct conf	*conf = srv.conf;
+	const struct conf	*conf = s->conn->conf;
 	struct evbuffer		*out = bufferevent_get_output(s->conn->bev);
 	struct h2s_stream	*st;
 	enum h2s_timer		 t = H2S_T_NONE;
@@ -1146,6 +1166,22 @@ int
 h2s_on_defer(struct h2s_session *s)
 {
 	if (h2s_flush(s) < 0)
+		return -1;
+	h2s_update_timer(s);
+	return 0;
+}
+
+int
+h2s_shutdown(struct h2s_session *s)
+{
+	/*
+	 * Streams up to the last one we processed are answered; the client
+	 * may retry later ones on a new connection (RFC 9113 6.8).
+	 */
+	s->our_goaway = 1;
+	if (nghttp2_submit_goaway(s->ng, NGHTTP2_FLAG_NONE,
+	    nghttp2_session_get_last_proc_stream_id(s->ng), NGHTTP2_NO_ERROR,
+	    NULL, 0) != 0 || h2s_flush(s) < 0)
 		return -1;
 	h2s_update_timer(s);
 	return 0;

@@ -27,4 +27,11 @@ int h2s_on_write(struct h2s_session *s);	/* output drained */
 int h2s_on_defer(struct h2s_session *s);	/* deferred work */
 int h2s_on_timeout(struct h2s_session *s);	/* the client timer fired */
 
+/*
+ * h2s_shutdown() sends GOAWAY (NO_ERROR, the last stream processed): the
+ * streams open are answered, then the connection closes.  Returns 0, or -1
+ * to close now.
+ */
+int h2s_shutdown(struct h2s_session *s);
+
 #endif

@@ -28,7 +28,11 @@ int addr_key_eq(const struct addr_key *a, const struct addr_key *b);
 /* addr_key_seed() draws a random hash key (getrandom, else a weak seed). */
 void addr_key_seed(uint64_t seed[2]);
 
-/* addr_key_hash() is SipHash-1-3 of the key under seed. */
+/*
+ * addr_key_hash() is SipHash-1-3 of the key (addr, then len as one byte)
+ * under seed.  len may be any tag telling kinds of keys apart: the ban
+ * table passes one per family and prefix length.
+ */
 uint64_t addr_key_hash(const uint64_t seed[2], const uint8_t addr[16],
     uint8_t len);
 

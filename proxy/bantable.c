@@ -8,32 +8,54 @@
  * tombstones) maps a key to its heap position; every entry records its index
  * bucket, so heap moves and index shifts keep the two in step in O(1).
  *
- * Keys are masked and hashed by addrkey.c (SipHash-1-3, random key).
+ * A key is a family, a prefix length and the address masked to it, so
+ * 10.0.0.0/8 and 10.0.0.0/16 are distinct entries.  Addresses are masked and
+ * hashed by addrkey.c (SipHash-1-3, random key), the family and prefix
+ * length hashed as the tag byte (ban_tag()).  The table counts its entries
+ * per family and prefix length and keeps a bitmap of the lengths in use:
+ * ban_check() probes the index once per length in use for the address's
+ * family, longest first, so with only unit bans it costs one probe.
  *
  * Memory: 32 bytes per entry slot plus 4 bytes per index bucket (2 to 4
- * buckets per slot): 40 to 48 bytes per entry.  Both arrays double together,
- * from 32 slots and 64 buckets, up to max slots.
+ * buckets per slot): 40 to 48 bytes per entry, and about 1 KB per table for
+ * the counts per length.  Both arrays double together, from 32 slots and 64
+ * buckets, up to max slots.
  */
 #ifdef HAVE_CONFIG_H
 #include "config.h"
 #endif
 
+#include <sys/stat.h>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
 #include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "proxy/addrkey.h"
 #include "proxy/bantable.h"
 
 #define BAN_INIT_SLOTS	32		/* first allocation, buckets twice that */
 #define BAN_MAX_SLOTS	(UINT32_MAX / 4) /* index values are uint32_t */
+#define BAN_HEADER	"# h2guard bans v1"
+#define BAN_LINE_SIZE	128		/* ban file lines: 127 bytes before \n */
 
 struct ban_ent {
-	uint8_t		 addr[16];	/* as in struct addr_key */
+	uint8_t		 addr[16];	/* as in struct addr_key, masked to plen */
 	uint64_t	 expiry;	/* ms; banned while now < expiry */
 	uint32_t	 bucket;	/* our slot in bt->idx */
 	uint8_t		 len;		/* 4 or 16 */
+	uint8_t		 plen;		/* prefix length, 0..len * 8 */
 };
+
+_Static_assert(sizeof(struct ban_ent) <= 32, "ban entries grew");
 
 struct ban_table {
 	struct ban_ent	*ent;		/* owned; min-heap on expiry, n used */
@@ -44,48 +66,97 @@ struct ban_table {
 	size_t		 mask;		/* buckets in idx - 1 (a power of 2) */
 	uint64_t	 k[2];		/* SipHash key, random */
 	unsigned	 prefix_v4, prefix_v6;
+	/* [0]: IPv4, [1]: IPv6; entries per prefix length, and which are > 0 */
+	uint32_t	 nplen[2][129];
+	uint64_t	 plens[2][3];	/* bit p % 64 of word p / 64: nplen != 0 */
 };
 
-/* Fills k with sa's masked address; 0 or -EAFNOSUPPORT. */
-static int
-ban_key(const struct ban_table *bt, const struct sockaddr *sa,
-    struct addr_key *k)
+/* The family index in nplen and plens of an entry or key of length len. */
+#define BAN_FAM(len)	((len) == 16)
+
+/* The hash tag of a key: tells apart every family and prefix length. */
+static uint8_t
+ban_tag(uint8_t len, uint8_t plen)
 {
-	return addr_key_make(sa, bt->prefix_v4, bt->prefix_v6, k);
+	return (uint8_t)(len == 4 ? plen : 33 + plen);
+}
+
+/*
+ * Fills k with sa's first plen bits (with unit set: the table's unit, plen
+ * ignored; longer than the unit: shortened to it) and *plenp with the
+ * length used.  0, -EINVAL (plen too long for the family) or -EAFNOSUPPORT.
+ */
+static int
+ban_key(const struct ban_table *bt, const struct sockaddr *sa, int unit,
+    unsigned plen, struct addr_key *k, uint8_t *plenp)
+{
+	unsigned	 ulen;
+	int		 rv;
+
+	if ((rv = addr_key_make(sa, 32, 128, k)) != 0)
+		return rv;
+	ulen = k->len == 4 ? bt->prefix_v4 : bt->prefix_v6;
+	if (unit)
+		plen = ulen;
+	else if (plen > (unsigned)k->len * 8)
+		return -EINVAL;
+	else if (plen > ulen)
+		plen = ulen;
+	*plenp = (uint8_t)plen;
+	return addr_key_make(sa, plen, plen, k);
 }
 
 static uint64_t
-ban_hash(const struct ban_table *bt, const uint8_t *addr, uint8_t len)
+ban_hash(const struct ban_table *bt, const uint8_t *addr, uint8_t len,
+    uint8_t plen)
 {
-	return addr_key_hash(bt->k, addr, len);
+	return addr_key_hash(bt->k, addr, ban_tag(len, plen));
 }
 
-/* The bucket holding k, or the empty bucket where it would go. */
+/* The bucket holding k/plen, or the empty bucket where it would go. */
 static size_t
-ban_probe(const struct ban_table *bt, const struct addr_key *k)
+ban_probe(const struct ban_table *bt, const struct addr_key *k, uint8_t plen)
 {
-	size_t			 b = ban_hash(bt, k->addr, k->len) & bt->mask;
+	size_t			 b = ban_hash(bt, k->addr, k->len, plen) & bt->mask;
 	const struct ban_ent	*e;
 
 	for (; bt->idx[b] != 0; b = (b + 1) & bt->mask) {
 		e = &bt->ent[bt->idx[b] - 1];
-		if (e->len == k->len && memcmp(e->addr, k->addr, 16) == 0)
+		if (e->len == k->len && e->plen == plen &&
+		    memcmp(e->addr, k->addr, 16) == 0)
 			break;
 	}
 	return b;
 }
 
-/* sa's heap position, or -1 when it has no entry (or no supported family). */
+/*
+ * Heap position of the ban of sa/plen (unit: as in ban_key()), or -1 when
+ * none (or bad input).
+ */
 static ssize_t
-ban_find(const struct ban_table *bt, const struct sockaddr *sa)
+ban_find(const struct ban_table *bt, const struct sockaddr *sa, int unit,
+    unsigned plen)
 {
 	struct addr_key	 k;
-	size_t		 b;
+	uint8_t		 pl;
 
-	if (ban_key(bt, sa, &k) != 0)
+	if (ban_key(bt, sa, unit, plen, &k, &pl) != 0)
 		return -1;
-	b = ban_probe(bt, &k);
-	return (ssize_t)bt->idx[b] - 1;
+	return (ssize_t)bt->idx[ban_probe(bt, &k, pl)] - 1;
+}
+
+/* Counts one more (delta 1) or one less (-1) entry of len/plen. */
+static void
+ban_count_plen(struct ban_table *bt, uint8_t len, uint8_t plen, int delta)
+{
+	int		 f = BAN_FAM(len);
+	uint64_t	 bit = (uint64_t)1 << plen % 64;
+
+	if (delta > 0) {
+		if (bt->nplen[f][plen]++ == 0)
+			bt->plens[f][plen / 64] |= bit;
+	} else if (--bt->nplen[f][plen] == 0)
+		bt->plens[f][plen / 64] &= ~bit;
 }
 
 /* Puts e at heap position pos and points its bucket there. */
@@ -124,13 +195,14 @@ ban_delete(struct ban_table *bt, size_t pos)
 	size_t		 hole = bt->ent[pos].bucket, j = hole, home;
 	struct ban_ent	*e;
 
+	ban_count_plen(bt, bt->ent[pos].len, bt->ent[pos].plen, -1);
 	/* Backward shift: pull up every later entry of the run that may move. */
 	for (;;) {
 		j = (j + 1) & bt->mask;
 		if (bt->idx[j] == 0)
 			break;
 		e = &bt->ent[bt->idx[j] - 1];
-		home = ban_hash(bt, e->addr, e->len) & bt->mask;
+		home = ban_hash(bt, e->addr, e->len, e->plen) & bt->mask;
 		if (((j - home) & bt->mask) >= ((j - hole) & bt->mask)) {
 			bt->idx[hole] = bt->idx[j];
 			e->bucket = (uint32_t)hole;
@@ -173,7 +245,8 @@ ban_grow(struct ban_table *bt)
 	bt->idx = idx;
 	bt->mask = nb - 1;
 	for (i = 0; i < bt->n; i++) {
-		b = ban_hash(bt, ent[i].addr, ent[i].len) & bt->mask;
+		b = ban_hash(bt, ent[i].addr, ent[i].len, ent[i].plen) &
+		    bt->mask;
 		while (idx[b] != 0)
 			b = (b + 1) & bt->mask;
 		idx[b] = (uint32_t)i + 1;
@@ -211,20 +284,22 @@ ban_free(struct ban_table *bt)
 	free(bt);
 }
 
-int
-ban_add(struct ban_table *bt, const struct sockaddr *sa, uint64_t now_ms,
-    uint64_t ttl_ms)
+/* ban_add_prefix(), or ban_add() with unit set (see ban_key()). */
+static int
+ban_insert(struct ban_table *bt, const struct sockaddr *sa, int unit,
+    unsigned plen, uint64_t now_ms, uint64_t ttl_ms)
 {
 	struct addr_key	 k;
 	struct ban_ent	 e;
 	uint64_t	 expiry;
 	size_t		 b, pos;
+	uint8_t		 pl;
 	int		 rv;
 
-	if ((rv = ban_key(bt, sa, &k)) != 0)
+	if ((rv = ban_key(bt, sa, unit, plen, &k, &pl)) != 0)
 		return rv;
 	expiry = ttl_ms > UINT64_MAX - now_ms ? UINT64_MAX : now_ms + ttl_ms;
-	b = ban_probe(bt, &k);
+	b = ban_probe(bt, &k, pl);
 	if (bt->idx[b] != 0) {
 		pos = bt->idx[b] - 1;
 		if (bt->ent[pos].expiry < expiry) {
@@ -239,41 +314,103 @@ ban_add(struct ban_table *bt, const struct sockaddr *sa, uint64_t now_ms,
 				return rv;
 		} else if (ban_expire(bt, now_ms) == 0)
 			ban_delete(bt, 0);	/* the soonest to expire */
-		b = ban_probe(bt, &k);	/* the index has changed */
+		b = ban_probe(bt, &k, pl);	/* the index has changed */
 	}
 	memcpy(e.addr, k.addr, sizeof(e.addr));
 	e.len = k.len;
+	e.plen = pl;
 	e.expiry = expiry;
 	e.bucket = (uint32_t)b;
 	pos = bt->n++;
 	ban_place(bt, pos, &e);
 	ban_sift(bt, pos);
+	ban_count_plen(bt, e.len, e.plen, 1);
 	return 0;
+}
+
+int
+ban_add_prefix(struct ban_table *bt, const struct sockaddr *sa, unsigned plen,
+    uint64_t now_ms, uint64_t ttl_ms)
+{
+	return ban_insert(bt, sa, 0, plen, now_ms, ttl_ms);
+}
+
+int
+ban_add(struct ban_table *bt, const struct sockaddr *sa, uint64_t now_ms,
+    uint64_t ttl_ms)
+{
+	return ban_insert(bt, sa, 1, 0, now_ms, ttl_ms);
 }
 
 uint64_t
 ban_check(struct ban_table *bt, const struct sockaddr *sa, uint64_t now_ms)
 {
-	ssize_t	 pos = ban_find(bt, sa);
+	struct addr_key	 k;
+	uint64_t	 bits, left = 0;
+	ssize_t		 pos;
+	unsigned	 plen, bit;
+	int		 f, w;
 
-	if (pos < 0)
+	if (addr_key_make(sa, 32, 128, &k) != 0)
 		return 0;
-	if (bt->ent[pos].expiry <= now_ms) {
-		ban_delete(bt, (size_t)pos);
-		return 0;
+	f = BAN_FAM(k.len);
+	/* A copy of each word: dropping an expired entry may clear its bit. */
+	for (w = 2; w >= 0; w--) {
+		bits = bt->plens[f][w];
+		while (bits != 0) {
+			bit = 63 - (unsigned)__builtin_clzll(bits);
+			bits &= ~((uint64_t)1 << bit);
+			plen = (unsigned)w * 64 + bit;
+			addr_key_make(sa, plen, plen, &k);
+			pos = (ssize_t)bt->idx[ban_probe(bt, &k,
+			    (uint8_t)plen)] - 1;
+			if (pos < 0)
+				continue;
+			if (bt->ent[pos].expiry <= now_ms)
+				ban_delete(bt, (size_t)pos);
+			else if (bt->ent[pos].expiry - now_ms > left)
+				left = bt->ent[pos].expiry - now_ms;
+		}
 	}
-	return bt->ent[pos].expiry - now_ms;
+	return left;
 }
 
 int
-ban_remove(struct ban_table *bt, const struct sockaddr *sa)
+ban_remove_prefix(struct ban_table *bt, const struct sockaddr *sa,
+    unsigned plen)
 {
-	ssize_t	 pos = ban_find(bt, sa);
+	ssize_t	 pos = ban_find(bt, sa, 0, plen);
 
 	if (pos < 0)
 		return 0;
 	ban_delete(bt, (size_t)pos);
 	return 1;
+}
+
+int
+ban_remove(struct ban_table *bt, const struct sockaddr *sa)
+{
+	ssize_t	 pos = ban_find(bt, sa, 1, 0);
+
+	if (pos < 0)
+		return 0;
+	ban_delete(bt, (size_t)pos);
+	return 1;
+}
+
+int
+ban_covers(const struct sockaddr *ban_sa, unsigned plen,
+    const struct sockaddr *sa)
+{
+	struct addr_key	 a, b;
+
+	if (addr_key_make(ban_sa, 32, 128, &a) != 0 ||
+	    addr_key_make(sa, 32, 128, &b) != 0 || a.len != b.len ||
+	    plen > (unsigned)a.len * 8)
+		return 0;
+	addr_key_make(ban_sa, plen, plen, &a);
+	addr_key_make(sa, plen, plen, &b);
+	return addr_key_eq(&a, &b);
 }
 
 size_t
@@ -294,13 +431,334 @@ ban_count(const struct ban_table *bt)
 	return bt->n;
 }
 
+unsigned
+ban_lengths(const struct ban_table *bt, int family)
+{
+	const uint64_t	*w;
+
+	if (family != AF_INET && family != AF_INET6)
+		return 0;
+	w = bt->plens[family == AF_INET6];
+	return (unsigned)(__builtin_popcountll(w[0]) +
+	    __builtin_popcountll(w[1]) + __builtin_popcountll(w[2]));
+}
+
 int
 ban_same_prefix(const struct ban_table *bt, const struct sockaddr *a,
     const struct sockaddr *b)
 {
 	struct addr_key	 ka, kb;
 
-	if (ban_key(bt, a, &ka) != 0 || ban_key(bt, b, &kb) != 0)
+	if (addr_key_make(a, bt->prefix_v4, bt->prefix_v6, &ka) != 0 ||
+	    addr_key_make(b, bt->prefix_v4, bt->prefix_v6, &kb) != 0)
 		return 0;
 	return addr_key_eq(&ka, &kb);
+}
+
+/* Fills ss with e's prefix, port 0; returns it as a sockaddr. */
+static const struct sockaddr *
+ban_ent_addr(const struct ban_ent *e, struct sockaddr_storage *ss)
+{
+	struct sockaddr_in	*sin = (struct sockaddr_in *)(void *)ss;
+	struct sockaddr_in6	*sin6 = (struct sockaddr_in6 *)(void *)ss;
+
+	memset(ss, 0, sizeof(*ss));
+	if (e->len == 4) {
+		sin->sin_family = AF_INET;
+		memcpy(&sin->sin_addr, e->addr, 4);
+	} else {
+		sin6->sin6_family = AF_INET6;
+		memcpy(&sin6->sin6_addr, e->addr, 16);
+	}
+	return (const struct sockaddr *)ss;
+}
+
+void
+ban_foreach(const struct ban_table *bt, uint64_t now_ms, ban_fn *fn,
+    void *arg)
+{
+	struct sockaddr_storage	 ss;
+	const struct ban_ent	*e;
+	size_t			 i;
+
+	for (i = 0; i < bt->n; i++) {
+		e = &bt->ent[i];
+		if (e->expiry > now_ms)
+			fn(arg, ban_ent_addr(e, &ss), e->plen,
+			    e->expiry - now_ms);
+	}
+}
+
+/* -errno, or -EIO when a failing call left errno 0. */
+static int
+ban_errno(void)
+{
+	return errno != 0 ? -errno : -EIO;
+}
+
+/* Best effort: makes a rename in path's directory durable. */
+static void
+ban_sync_dir(const char *path)
+{
+	char		 dir[PATH_MAX];
+	const char	*slash = strrchr(path, '/');
+	size_t		 len;
+	int		 fd;
+
+	if (slash == NULL) {
+		path = ".";
+		len = 1;
+	} else if (slash == path)
+		len = 1;	/* "/" */
+	else if ((len = (size_t)(slash - path)) >= sizeof(dir))
+		return;
+	memcpy(dir, path, len);
+	dir[len] = '\0';
+	if ((fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
+		return;
+	(void)fsync(fd);
+	close(fd);
+}
+
+long
+ban_save(const struct ban_table *bt, const char *path, uint64_t now_ms,
+    uint64_t wall_ms)
+{
+	char			 tmp[PATH_MAX], text[INET6_ADDRSTRLEN];
+	const struct ban_ent	*e;
+	uint64_t		 left, wall;
+	FILE			*f;
+	size_t			 i;
+	long			 n = 0;
+	int			 fd, rv = 0;
+
+	if ((size_t)snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= sizeof(tmp))
+		return -ENAMETOOLONG;
+	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600)) < 0)
+		return ban_errno();
+	if ((f = fdopen(fd, "w")) == NULL) {
+		rv = ban_errno();
+		close(fd);
+		goto out_unlink;
+	}
+	if (fputs(BAN_HEADER "\n", f) == EOF)
+		rv = ban_errno();
+	for (i = 0; rv == 0 && i < bt->n; i++) {
+		e = &bt->ent[i];
+		if (e->expiry <= now_ms)
+			continue;
+		left = e->expiry - now_ms;
+		/* UINT64_MAX means "never": keep finite bans below it. */
+		if (e->expiry == UINT64_MAX)
+			wall = UINT64_MAX;
+		else if (left >= UINT64_MAX - wall_ms)
+			wall = UINT64_MAX - 1;
+		else
+			wall = wall_ms + left;
+		if (inet_ntop(e->len == 4 ? AF_INET : AF_INET6, e->addr, text,
+		    sizeof(text)) == NULL ||
+		    fprintf(f, "%s/%u %" PRIu64 "\n", text, e->plen, wall) < 0)
+			rv = ban_errno();
+		else
+			n++;
+	}
+	if (rv == 0 && fflush(f) == EOF)
+		rv = ban_errno();
+	if (rv == 0 && fsync(fd) != 0)
+		rv = ban_errno();
+	if (fclose(f) != 0 && rv == 0)
+		rv = ban_errno();
+	if (rv != 0)
+		goto out_unlink;
+	if (rename(tmp, path) != 0) {
+		rv = ban_errno();
+		goto out_unlink;
+	}
+	ban_sync_dir(path);
+	return n;
+
+out_unlink:
+	unlink(tmp);
+	return rv;
+}
+
+/*
+ * Reads one line of f into buf (size bytes), without its "\n" or "\r\n".
+ * Returns its length, -1 at the end of the file (or on a read error), or
+ * -2 for a line too long for buf or holding a NUL byte (read to its end).
+ */
+static int
+ban_getline(FILE *f, char *buf, size_t size)
+{
+	size_t	 len = 0;
+	int	 c, bad = 0;
+
+	while ((c = getc(f)) != EOF && c != '\n') {
+		if (c == '\0' || len + 1 >= size)
+			bad = 1;
+		else
+			buf[len++] = (char)c;
+	}
+	if (c == EOF && len == 0 && !bad)
+		return -1;
+	if (len > 0 && buf[len - 1] == '\r')
+		len--;
+	buf[len] = '\0';
+	return bad ? -2 : (int)len;
+}
+
+/* Parses the decimal number at *sp, at most max; 0 (*sp past it) or -1. */
+static int
+ban_parse_num(const char **sp, uint64_t max, uint64_t *v)
+{
+	const char	*s = *sp;
+	uint64_t	 n = 0;
+	unsigned	 d;
+
+	if (*s < '0' || *s > '9')
+		return -1;
+	for (; *s >= '0' && *s <= '9'; s++) {
+		d = (unsigned)(*s - '0');
+		if (n > (max - d) / 10)
+			return -1;
+		n = n * 10 + d;
+	}
+	*sp = s;
+	*v = n;
+	return 0;
+}
+
+/* Parses "ADDR/PLEN EXPIRY" into ss, *plen and *expiry; 0 or -1. */
+static int
+ban_parse_line(const char *line, struct sockaddr_storage *ss, unsigned *plen,
+    uint64_t *expiry)
+{
+	struct sockaddr_in	*sin = (struct sockaddr_in *)(void *)ss;
+	struct sockaddr_in6	*sin6 = (struct sockaddr_in6 *)(void *)ss;
+	char			 text[INET6_ADDRSTRLEN];
+	const char		*s = strchr(line, '/');
+	size_t			 len;
+	uint64_t		 v;
+
+	if (s == NULL || (len = (size_t)(s - line)) == 0 || len >= sizeof(text))
+		return -1;
+	memcpy(text, line, len);
+	text[len] = '\0';
+	memset(ss, 0, sizeof(*ss));
+	if (inet_pton(AF_INET, text, &sin->sin_addr) == 1)
+		sin->sin_family = AF_INET;
+	else if (inet_pton(AF_INET6, text, &sin6->sin6_addr) == 1)
+		sin6->sin6_family = AF_INET6;
+	else
+		return -1;
+	s++;
+	if (ban_parse_num(&s, 128, &v) != 0 || (*s != ' ' && *s != '\t'))
+		return -1;
+	*plen = (unsigned)v;
+	while (*s == ' ' || *s == '\t')
+		s++;
+	if (ban_parse_num(&s, UINT64_MAX, expiry) != 0)
+		return -1;
+	while (*s == ' ' || *s == '\t')
+		s++;
+	return *s == '\0' ? 0 : -1;
+}
+
+/*
+ * Whether ban_load() skips a ban of sa/plen until expiry (ms, monotonic):
+ * when the table is full even after dropping what expired, adding it would
+ * evict a ban lasting at least as long, so a file larger than the table
+ * leaves the bans with the most time left, whatever their order.
+ */
+static int
+ban_load_skip(struct ban_table *bt, const struct sockaddr *sa, unsigned plen,
+    uint64_t now_ms, uint64_t expiry)
+{
+	struct addr_key	 k;
+	uint8_t		 pl;
+
+	if (bt->n < bt->max || ban_expire(bt, now_ms) > 0 ||
+	    bt->ent[0].expiry < expiry)
+		return 0;
+	/* A bad plen is ban_add_prefix()'s to report; an existing ban grows. */
+	if (ban_key(bt, sa, 0, plen, &k, &pl) != 0)
+		return 0;
+	return bt->idx[ban_probe(bt, &k, pl)] == 0;
+}
+
+/*
+ * Takes one line after the header (len as ban_getline() returns it).
+ * Returns 1 when it added (or extended) a ban, 0 when it had none to add
+ * (blank, comment, expired, skipped), -EINVAL when it is malformed, or
+ * -ENOMEM.
+ */
+static int
+ban_load_line(struct ban_table *bt, const char *line, int len, uint64_t now_ms,
+    uint64_t wall_ms)
+{
+	struct sockaddr_storage	 ss;
+	const struct sockaddr	*sa = (const struct sockaddr *)&ss;
+	uint64_t		 expiry, ttl;
+	unsigned		 plen;
+	int			 rv;
+
+	if (len < 0)
+		return -EINVAL;
+	if (len == 0 || line[0] == '#')
+		return 0;
+	if (ban_parse_line(line, &ss, &plen, &expiry) != 0)
+		return -EINVAL;
+	if (expiry <= wall_ms)
+		return 0;
+	ttl = expiry == UINT64_MAX ? UINT64_MAX : expiry - wall_ms;
+	expiry = ttl > UINT64_MAX - now_ms ? UINT64_MAX : now_ms + ttl;
+	if (ban_load_skip(bt, sa, plen, now_ms, expiry))
+		return 0;
+	/* -EINVAL: a plen too long, e.g. ::ffff:192.0.2.0/120. */
+	rv = ban_add_prefix(bt, sa, plen, now_ms, ttl);
+	return rv == 0 ? 1 : rv == -EAFNOSUPPORT ? -EINVAL : rv;
+}
+
+long
+ban_load(struct ban_table *bt, const char *path, uint64_t now_ms,
+    uint64_t wall_ms, int *err_line)
+{
+	char	 line[BAN_LINE_SIZE];
+	FILE	*f;
+	long	 loaded = 0;
+	int	 len, lineno = 0, bad = 0, rv;
+
+	if (err_line != NULL)
+		*err_line = 0;
+	if ((f = fopen(path, "re")) == NULL)
+		return errno == ENOENT ? 0 : ban_errno();
+	while ((len = ban_getline(f, line, sizeof(line))) != -1) {
+		if (++lineno == 1) {
+			/* Not ours, or a format we do not know: take nothing. */
+			if (len < 0 || strcmp(line, BAN_HEADER) != 0) {
+				bad = 1;
+				break;
+			}
+			continue;
+		}
+		if ((rv = ban_load_line(bt, line, len, now_ms, wall_ms)) > 0)
+			loaded++;
+		else if (rv == -EINVAL) {
+			if (bad == 0)
+				bad = lineno;
+		} else if (rv < 0) {
+			fclose(f);
+			return rv;
+		}
+	}
+	rv = ferror(f) ? -EIO : 0;
+	fclose(f);
+	if (rv != 0)
+		return rv;
+	if (bad != 0) {
+		if (err_line != NULL)
+			*err_line = bad;
+		return -EINVAL;
+	}
+	return loaded;
 }

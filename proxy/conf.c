@@ -41,6 +41,8 @@ enum conf_type {
 	CONF_T_SIZE,		/* uint32_t, bytes, k/m/g suffixes */
 	CONF_T_DURATION,	/* uint32_t, milliseconds, ms/s/m/h/d suffixes */
 	CONF_T_CHOICE,		/* int, one of the key's choices[] */
+	CONF_T_WORKERS,		/* uint32_t, a number or "auto" (0) */
+	CONF_T_ADDR,		/* "off" or ADDR:PORT, own fields */
 };
 
 /* One word a CONF_T_CHOICE key accepts, and the value it stores. */
@@ -60,6 +62,12 @@ static const struct conf_choice conf_log_levels[] = {
 static const struct conf_choice conf_ban_closes[] = {
 	{ "reset", CONF_BAN_RESET },
 	{ "fin", CONF_BAN_FIN },
+	{ NULL, 0 },
+};
+
+static const struct conf_choice conf_forwarded[] = {
+	{ "strip", CONF_FWD_STRIP },
+	{ "trust", CONF_FWD_TRUST },
 	{ NULL, 0 },
 };
 
@@ -120,6 +128,14 @@ static const struct conf_key conf_keys[] = {
 	KEY_OWN("limit", CONF_T_LIMIT),
 	KEY_NUM(flood_ban_ttl, CONF_T_DURATION, "0", "0", "30d"),
 	KEY_NUM(client_table_size, CONF_T_NUMBER, "100000", "1", "10000000"),
+	KEY_NUM(workers, CONF_T_WORKERS, "1", "1", "256"),
+	KEY_DUR(shutdown_timeout, "30s"),
+	KEY_PATH(access_log, "off"),
+	{ "admin_listen", CONF_T_ADDR, OFF(admin_addr), 0, "off", NULL, NULL,
+	    NULL },
+	KEY_PATH(ban_state_file, "off"),
+	KEY_DUR(ban_state_interval, "60s"),
+	KEY_CHOICE(forwarded_headers, "strip", conf_forwarded),
 };
 
 #define CONF_NKEYS (sizeof(conf_keys) / sizeof(conf_keys[0]))
@@ -349,6 +365,8 @@ static const struct {
 	[CONF_T_NUMBER] = { conf_parse_number, "number" },
 	[CONF_T_SIZE] = { conf_parse_size, "size" },
 	[CONF_T_DURATION] = { conf_parse_duration, "duration" },
+	[CONF_T_WORKERS] = { conf_parse_number, "number or \"auto\"" },
+	[CONF_T_ADDR] = { NULL, "ADDR:PORT or \"off\"" },
 };
 
 /*
@@ -379,6 +397,25 @@ conf_store(struct conf *conf, const struct conf_key *key, const char *val)
 				return 0;
 			}
 		return -EINVAL;
+	case CONF_T_ADDR:
+		memset(&conf->admin_addr, 0, sizeof(conf->admin_addr));
+		conf->admin_addrlen = 0;
+		conf->admin_listen[0] = '\0';
+		if (strcmp(val, "off") == 0)
+			return 0;
+		if (strlen(val) >= sizeof(conf->admin_listen) ||
+		    conf_parse_addr(val, &conf->admin_addr,
+		    &conf->admin_addrlen) != 0)
+			return -EINVAL;
+		snprintf(conf->admin_listen, sizeof(conf->admin_listen), "%s",
+		    val);
+		return 0;
+	case CONF_T_WORKERS:
+		if (strcmp(val, "auto") == 0) {
+			*(uint32_t *)field = 0;
+			return 0;
+		}
+		/* FALLTHROUGH */
 	case CONF_T_NUMBER:
 	case CONF_T_SIZE:
 	case CONF_T_DURATION:
@@ -401,9 +438,11 @@ static void
 conf_set_listen(struct conf_parser *p, int argc, char **argv)
 {
 	struct conf_listen	*cl, *old;
+	int			 i;
 
-	if (argc < 2 || argc > 3 || (argc == 3 && strcmp(argv[2], "tls") != 0)) {
-		conf_error(p, p->line, "listen: expected ADDR:PORT [tls]");
+	if (argc < 2 || argc > 4) {
+		conf_error(p, p->line, "listen: expected ADDR:PORT [tls] "
+		    "[proxy_protocol]");
 		return;
 	}
 	if ((cl = calloc(1, sizeof(*cl))) == NULL) {
@@ -416,6 +455,19 @@ conf_set_listen(struct conf_parser *p, int argc, char **argv)
 		free(cl);
 		return;
 	}
+	for (i = 2; i < argc; i++) {
+		int *opt = strcmp(argv[i], "tls") == 0 ? &cl->tls :
+		    strcmp(argv[i], "proxy_protocol") == 0 ? &cl->proxy : NULL;
+
+		if (opt == NULL || *opt) {
+			conf_error(p, p->line, "listen: %s option \"%s\" "
+			    "(expected tls, proxy_protocol)", opt ? "repeated" :
+			    "unknown", argv[i]);
+			free(cl);
+			return;
+		}
+		*opt = 1;
+	}
 	/* conf_parse_addr() zeroes what it does not set: memcmp() will do. */
 	STAILQ_FOREACH(old, &p->conf->listens, link)
 		if (old->addrlen == cl->addrlen &&
@@ -426,7 +478,6 @@ conf_set_listen(struct conf_parser *p, int argc, char **argv)
 			return;
 		}
 	snprintf(cl->name, sizeof(cl->name), "%s", argv[1]);
-	cl->tls = argc == 3;
 	cl->line = p->line;
 	STAILQ_INSERT_TAIL(&p->conf->listens, cl, link);
 }
@@ -838,6 +889,8 @@ conf_free(struct conf *conf)
 	free(conf->tls_certificate);
 	free(conf->tls_certificate_key);
 	free(conf->ban_log);
+	free(conf->access_log);
+	free(conf->ban_state_file);
 	rules_free(conf->rules);
 	free(conf->path);
 	free(conf);

@@ -22,14 +22,19 @@
 #define CONF_BAN_RESET	0	/* SO_LINGER 0: the peer gets a TCP RST */
 #define CONF_BAN_FIN	1	/* an orderly close (FIN) */
 
+/* What happens to incoming forwarding headers (conf->forwarded_headers). */
+#define CONF_FWD_STRIP	0	/* dropped: ours replace them */
+#define CONF_FWD_TRUST	1	/* kept: the client address is appended */
+
 struct rule_list;
 
-/* One "listen ADDR:PORT [tls]" line. */
+/* One "listen ADDR:PORT [tls] [proxy_protocol]" line. */
 struct conf_listen {
 	STAILQ_ENTRY(conf_listen) link;	/* in conf->listens */
 	struct sockaddr_storage	 addr;
 	socklen_t		 addrlen;
 	int			 tls;		/* 1: TLS with ALPN h2/http1.1 */
+	int			 proxy;		/* 1: a PROXY v1/v2 header first */
 	char			 name[64];	/* as written, for logs */
 	int			 line;		/* line of the config file */
 };
@@ -91,6 +96,19 @@ struct conf {
 	struct limit limits[LIM_N];	/* "limit NAME VALUE" */
 	uint32_t flood_ban_ttl;		/* ms an address crossing one is banned */
 	uint32_t client_table_size;	/* client addresses counted at most */
+
+	/* operations */
+	uint32_t workers;		/* threads serving clients, 0: auto */
+	uint32_t shutdown_timeout;	/* ms in-flight requests get at stop */
+	char	*access_log;		/* owned; "stderr", "off" or a path */
+	int	 access_log_line;
+	struct sockaddr_storage admin_addr;	/* admin listener */
+	socklen_t admin_addrlen;	/* 0: no admin listener */
+	char	 admin_listen[64];	/* as written, "" when off */
+	char	*ban_state_file;	/* owned; "off" or a path */
+	int	 ban_state_file_line;
+	uint32_t ban_state_interval;	/* ms between saves of the ban table */
+	int	 forwarded_headers;	/* CONF_FWD_STRIP or CONF_FWD_TRUST */
 };
 
 /*

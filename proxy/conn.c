@@ -22,6 +22,8 @@
 #include "proxy/conn.h"
 #include "proxy/guard.h"
 #include "proxy/http1.h"
+#include "proxy/metrics.h"
+#include "proxy/proxyproto.h"
 #include "proxy/server.h"
 #include "proxy/tls.h"
 
@@ -64,6 +66,11 @@ conn_timer_cb(evutil_socket_t fd, short what, void *arg)
 	int		 rc = -1;
 
 	switch (c->state) {
+	case CONN_PROXY:
+		conn_log(c, LOG_DEBUG, "no PROXY header in time");
+		METRIC_INC(wk->m.accept_proxy_errors);
+		c->flags |= CONN_F_DROPPED;
+		break;
 	case CONN_HANDSHAKE:
 		conn_log(c, LOG_DEBUG, "TLS handshake timed out");
 		break;
@@ -145,8 +152,8 @@ conn_send_wait(struct conn *c)
 		c->stall_since = now;
 	}
 	stalled = conn_stalled(c, now);
-	conn_set_timeout(c, stalled >= srv.conf->send_timeout ? 1 :
-	    srv.conf->send_timeout - (uint32_t)stalled);
+	conn_set_timeout(c, stalled >= c->conf->send_timeout ? 1 :
+	    c->conf->send_timeout - (uint32_t)stalled);
 }
 
 void
@@ -164,7 +171,7 @@ conn_send_done(struct conn *c)
 int
 conn_send_expired(struct conn *c)
 {
-	if (conn_stalled(c, guard_now_ms()) >= srv.conf->send_timeout)
+	if (conn_stalled(c, guard_now_ms()) >= c->conf->send_timeout)
 		return 1;
 	conn_send_wait(c);
 	return 0;
@@ -184,63 +191,142 @@ conn_set_timeout(struct conn *c, uint32_t ms)
 	evtimer_add(&c->timer, &tv);
 }
 
+/*
+ * conn_start_io() hands fd to a bufferevent: TLS handshake or clear-text
+ * sniffing.  Returns 0 or -1 (c to be closed).
+ */
+static int
+conn_start_io(struct conn *c)
+{
+	SSL *ssl;
+
+	if (c->cl->tls) {
+		c->flags |= CONN_F_TLS;
+		c->state = CONN_HANDSHAKE;
+		if ((ssl = SSL_new(c->wg->gen->ssl_ctx)) == NULL)
+			return -1;
+		c->bev = bufferevent_openssl_socket_new(wk->base, c->fd, ssl,
+		    BUFFEREVENT_SSL_ACCEPTING,
+		    BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
+		if (c->bev == NULL) {
+			SSL_free(ssl);
+			return -1;
+		}
+		conn_set_timeout(c, c->conf->handshake_timeout);
+	} else {
+		c->state = CONN_SNIFF;
+		c->bev = bufferevent_socket_new(wk->base, c->fd,
+		    BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
+		if (c->bev == NULL)
+			return -1;
+		conn_set_timeout(c, c->conf->first_request_timeout);
+	}
+	c->fd = -1;	/* the bufferevent's now */
+	bufferevent_setcb(c->bev, conn_read_cb, conn_write_cb, conn_event_cb, c);
+	if (evbuffer_add_cb(bufferevent_get_output(c->bev), conn_out_cb, c) == NULL)
+		return -1;
+	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+	return 0;
+}
+
+/*
+ * conn_proxy_cb() reads the PROXY protocol header, and not a byte more: what
+ * follows is the client's (a TLS ClientHello, say).  Bytes are peeked, and
+ * consumed only when they belong to the header.  The address it carries is
+ * the client's from then on, checked against the ban table and the
+ * per-client limits as a socket's would be at accept.
+ */
+static void
+conn_proxy_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct conn		*c = arg;
+	struct pp_result	 res;
+	ssize_t			 n;
+	int			 rc;
+
+	n = recv(fd, c->pp_buf + c->pp_len, PP_MAX_HEADER - c->pp_len, MSG_PEEK);
+	if (n < 0 && (errno == EAGAIN || errno == EINTR))
+		return;
+	if (n <= 0) {
+		conn_log(c, LOG_DEBUG, "closed before its PROXY header");
+		goto out_close;
+	}
+	rc = pp_parse(c->pp_buf, c->pp_len + (size_t)n, &res);
+	if (rc < 0) {
+		conn_log(c, LOG_INFO, "bad PROXY header: %s",
+		    rc == -E2BIG ? "too long" : "malformed or missing");
+		METRIC_INC(wk->m.accept_proxy_errors);
+		c->flags |= CONN_F_DROPPED;
+		goto out_close;
+	}
+	/* Incomplete: all of it is header.  Complete: take just the header. */
+	n = rc == 0 ? n : (ssize_t)((size_t)rc - c->pp_len);
+	if (recv(fd, c->pp_buf + c->pp_len, (size_t)n, 0) != n)
+		goto out_close;
+	c->pp_len += (size_t)n;
+	if (rc == 0)
+		return;
+	event_del(&c->pp_ev);
+	free(c->pp_buf);
+	c->pp_buf = NULL;
+	if (!res.local) {
+		memcpy(&c->peer, &res.src, sizeof(c->peer));
+		conn_format_peer(c);
+	}
+	conn_log(c, LOG_DEBUG, "PROXY v%d header: client %s", res.version,
+	    c->peer_str);
+	if (guard_accept(c->fd, (const struct sockaddr *)&c->peer)) {
+		c->fd = -1;	/* closed, and counted as a drop */
+		c->flags |= CONN_F_DROPPED;
+		goto out_close;
+	}
+	if (conn_start_io(c) == 0)
+		return;
+out_close:
+	conn_close(c);
+}
+
 void
 conn_accept(struct listener *lst, evutil_socket_t fd,
     const struct sockaddr *sa, int salen)
 {
 	struct conn	*c;
-	SSL		*ssl = NULL;
 	int		 one = 1;
 
 	if ((c = calloc(1, sizeof(*c))) == NULL) {
 		evutil_closesocket(fd);
 		return;
 	}
-	c->id = ++srv.next_conn_id;
-	c->lst = lst;
+	c->id = __atomic_add_fetch(&srv.next_conn_id, 1, __ATOMIC_RELAXED);
+	c->fd = fd;
+	c->wg = wk->wg;
+	c->wg->refs++;
+	c->conf = c->wg->conf;
+	c->cl = lst->cl;
 	if (salen > 0 && (size_t)salen <= sizeof(c->peer))
 		memcpy(&c->peer, sa, (size_t)salen);
 	conn_format_peer(c);
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	evtimer_assign(&c->timer, srv.base, conn_timer_cb, c);
-	event_assign(&c->defer, srv.base, -1, 0, conn_defer_cb, c);
-
-	if (lst->tls) {
-		c->flags |= CONN_F_TLS;
-		c->state = CONN_HANDSHAKE;
-		if ((ssl = SSL_new(srv.ssl_ctx)) == NULL)
-			goto out_close_fd;
-		c->bev = bufferevent_openssl_socket_new(srv.base, fd, ssl,
-		    BUFFEREVENT_SSL_ACCEPTING,
-		    BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
-		conn_set_timeout(c, srv.conf->handshake_timeout);
-	} else {
-		c->state = CONN_SNIFF;
-		c->bev = bufferevent_socket_new(srv.base, fd,
-		    BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
-		conn_set_timeout(c, srv.conf->first_request_timeout);
-	}
-	if (c->bev == NULL)
-		goto out_free_ssl;
-	bufferevent_setcb(c->bev, conn_read_cb, conn_write_cb, conn_event_cb, c);
-	if (evbuffer_add_cb(bufferevent_get_output(c->bev), conn_out_cb, c) == NULL)
-		goto out_free_bev;
-	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
-	TAILQ_INSERT_TAIL(&srv.conns, c, link);
-	srv.nconns++;
+	evtimer_assign(&c->timer, wk->base, conn_timer_cb, c);
+	event_assign(&c->defer, wk->base, -1, 0, conn_defer_cb, c);
+	TAILQ_INSERT_TAIL(&wk->conns, c, link);
+	wk->nconns++;
 	conn_log(c, LOG_DEBUG, "accepted on %s", lst->cl->name);
-	return;
-
-out_free_bev:
-	bufferevent_free(c->bev);	/* frees the SSL and closes fd */
-	goto out_free;
-out_free_ssl:
-	SSL_free(ssl);
-out_close_fd:
-	evutil_closesocket(fd);
-out_free:
-	event_del(&c->timer);
-	free(c);
+	if (c->cl->proxy) {
+		c->state = CONN_PROXY;
+		event_assign(&c->pp_ev, wk->base, fd, EV_READ | EV_PERSIST,
+		    conn_proxy_cb, c);
+		if ((c->pp_buf = malloc(PP_MAX_HEADER)) == NULL ||
+		    event_add(&c->pp_ev, NULL) < 0) {
+			conn_close(c);
+			return;
+		}
+		/* The header is part of the handshake, and bounded by it. */
+		conn_set_timeout(c, c->conf->handshake_timeout);
+		return;
+	}
+	if (conn_start_io(c) < 0)
+		conn_close(c);
 }
 
 void
@@ -252,18 +338,42 @@ conn_close(struct conn *c)
 	 * unsent output and sends no TLS alert or close_notify, and with
 	 * SO_LINGER 0 the kernel discards its send queue and answers with RST.
 	 */
-	if ((c->flags & CONN_F_BANNED) && srv.conf->ban_close == CONF_BAN_RESET)
-		guard_linger_reset(bufferevent_getfd(c->bev));
+	if ((c->flags & CONN_F_BANNED) && c->conf->ban_close == CONF_BAN_RESET)
+		guard_linger_reset(c->bev ? bufferevent_getfd(c->bev) : c->fd);
 	event_del(&c->timer);
 	event_del(&c->defer);
+	if (c->state == CONN_PROXY)
+		event_del(&c->pp_ev);
+	free(c->pp_buf);
 	h2s_free(c->h2);
 	h1_free(c->h1);
-	/* The bufferevent may outlive this call: it must not call us back. */
-	evbuffer_remove_cb(bufferevent_get_output(c->bev), conn_out_cb, c);
-	bufferevent_free(c->bev);
-	TAILQ_REMOVE(&srv.conns, c, link);
-	srv.nconns--;
+	if (c->bev != NULL) {
+		/* The bufferevent may outlive this call: it must not call us back. */
+		evbuffer_remove_cb(bufferevent_get_output(c->bev), conn_out_cb, c);
+		bufferevent_free(c->bev);
+	} else if (c->fd >= 0) {
+		evutil_closesocket(c->fd);
+	}
+	TAILQ_REMOVE(&wk->conns, c, link);
+	wk->nconns--;
+	if (!(c->flags & CONN_F_DROPPED))
+		METRIC_INC(wk->m.conns_closed);
+	wgen_unref(c->wg);
 	free(c);
+	worker_conn_closed();
+}
+
+void
+conn_shutdown(struct conn *c)
+{
+	int rc = -1;
+
+	if (c->state == CONN_H2)
+		rc = h2s_shutdown(c->h2);
+	else if (c->state == CONN_H1)
+		rc = h1_shutdown(c->h1);
+	if (rc < 0)
+		conn_close(c);
 }
 
 /* conn_start() switches c to h2 or HTTP/1.1 and processes what it read. */
@@ -291,6 +401,7 @@ conn_read_cb(struct bufferevent *bev, void *arg)
 	size_t		 n;
 
 	switch (c->state) {
+	case CONN_PROXY:
 	case CONN_HANDSHAKE:
 		break;
 	case CONN_SNIFF:
@@ -339,7 +450,7 @@ conn_event_cb(struct bufferevent *bev, short what, void *arg)
 		conn_log(c, LOG_DEBUG, "TLS %s handshake done, ALPN %s",
 		    SSL_get_version(ssl), tls_alpn_is_h2(ssl) ? "h2" : "http/1.1");
 		c->sni = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
-		conn_set_timeout(c, srv.conf->first_request_timeout);
+		conn_set_timeout(c, c->conf->first_request_timeout);
 		if (conn_start(c, tls_alpn_is_h2(ssl)) < 0)
 			conn_close(c);
 		return;

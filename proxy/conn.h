@@ -15,11 +15,14 @@
 
 #include "proxy/log.h"
 
+struct conf;
 struct listener;
 struct h2s_session;
 struct h1_conn;
+struct wgen;
 
 enum conn_state {
+	CONN_PROXY,	/* reading the PROXY protocol header */
 	CONN_HANDSHAKE,	/* TLS handshake under way */
 	CONN_SNIFF,	/* clear text: waiting to tell h2c from HTTP/1.1 */
 	CONN_H2,	/* HTTP/2: conn->h2 */
@@ -29,12 +32,20 @@ enum conn_state {
 #define CONN_F_CLOSE	0x01	/* close from the deferred callback */
 #define CONN_F_TLS	0x02	/* TLS listener */
 #define CONN_F_BANNED	0x04	/* ban decision made: close writing nothing */
+#define CONN_F_DROPPED	0x08	/* counted as an accept-time drop */
 
 struct conn {
 	TAILQ_ENTRY(conn)	 link;		/* in srv.conns */
 	uint64_t		 id;
 	struct bufferevent	*bev;		/* owned; frees the socket and SSL */
-	struct listener		*lst;		/* borrowed */
+	evutil_socket_t		 fd;		/* owned until bev takes it */
+	struct wgen		*wg;		/* one reference: the generation
+						   this connection serves under */
+	const struct conf	*conf;		/* wg->conf */
+	const struct conf_listen *cl;		/* borrowed from conf */
+	uint8_t			*pp_buf;	/* owned: PROXY header so far */
+	size_t			 pp_len;
+	struct event		 pp_ev;		/* fd readable, in CONN_PROXY */
 	struct sockaddr_storage	 peer;
 	char			 peer_str[64];	/* "addr:port", for logs */
 	char			 addr_str[48];	/* "addr", for X-Forwarded-For */
@@ -51,9 +62,19 @@ struct conn {
 	unsigned		 owing:1;	/* output waits for the client */
 };
 
-/* conn_accept() takes fd accepted on lst and starts serving it. */
+/*
+ * conn_accept() takes fd accepted on lst and starts serving it (under the
+ * calling worker's current configuration).
+ */
 void conn_accept(struct listener *lst, evutil_socket_t fd,
     const struct sockaddr *sa, int salen);
+
+/*
+ * conn_shutdown() starts a graceful close for a stop: GOAWAY on HTTP/2,
+ * "Connection: close" on the last HTTP/1.1 response; connections with no
+ * request in flight are closed at once (c may be gone afterwards).
+ */
+void conn_shutdown(struct conn *c);
 
 /*
  * conn_close() tears the connection down: stops its events, frees the

@@ -4,6 +4,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -20,6 +21,8 @@
 #include "proxy/guard.h"
 #include "proxy/hdr.h"
 #include "proxy/limit.h"
+#include "proxy/log.h"
+#include "proxy/metrics.h"
 #include "proxy/rules.h"
 #include "proxy/server.h"
 
@@ -42,32 +45,6 @@ guard_linger_reset(evutil_socket_t fd)
 	setsockopt(fd, SOL_SOCKET, SO_LINGER, &l, sizeof(l));
 }
 
-/* guard_json_str() appends s as a JSON string, escaped, cut at max bytes. */
-static void
-guard_json_str(struct evbuffer *b, const char *s, size_t max)
-{
-	size_t i;
-
-	if (s == NULL) {
-		evbuffer_add(b, "null", 4);
-		return;
-	}
-	evbuffer_add(b, "\"", 1);
-	for (i = 0; s[i] != '\0' && i < max; i++) {
-		unsigned char ch = (unsigned char)s[i];
-
-		if (ch == '"' || ch == '\\')
-			evbuffer_add_printf(b, "\\%c", ch);
-		else if (ch < 0x20 || ch >= 0x7f)
-			evbuffer_add_printf(b, "\\u%04x", ch);
-		else
-			evbuffer_add(b, &s[i], 1);
-	}
-	if (s[i] != '\0')
-		evbuffer_add(b, "...", 3);
-	evbuffer_add(b, "\"", 1);
-}
-
 static const char *
 guard_proto(enum http_proto proto)
 {
@@ -83,19 +60,15 @@ static struct evbuffer *
 guard_line_new(struct conn *c, const char *event, const char *proto)
 {
 	struct evbuffer	*b;
-	struct timeval	 tv;
-	struct tm	 tm;
-	char		 ts[32];
 	const char	*sep = strrchr(c->peer_str, ':');
 
-	if (srv.ban_log_fd < 0 || (b = evbuffer_new()) == NULL)
+	if (__atomic_load_n(&srv.ban_log_fd, __ATOMIC_ACQUIRE) < 0 ||
+	    (b = evbuffer_new()) == NULL)
 		return NULL;
-	gettimeofday(&tv, NULL);
-	gmtime_r(&tv.tv_sec, &tm);
-	strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%S", &tm);
-	evbuffer_add_printf(b, "{\"time\":\"%s.%03ldZ\",\"event\":\"%s\","
-	    "\"client\":\"%s\",\"port\":%s,\"conn\":%llu",
-	    ts, (long)tv.tv_usec / 1000, event, c->addr_str,
+	evbuffer_add(b, "{\"time\":", 8);
+	log_json_time(b);
+	evbuffer_add_printf(b, ",\"event\":\"%s\",\"client\":\"%s\","
+	    "\"port\":%s,\"conn\":%llu", event, c->addr_str,
 	    sep ? sep + 1 : "0", (unsigned long long)c->id);
 	if (proto != NULL)
 		evbuffer_add_printf(b, ",\"protocol\":\"%s\"", proto);
@@ -106,8 +79,10 @@ guard_line_new(struct conn *c, const char *event, const char *proto)
 static void
 guard_line_write(struct conn *c, struct evbuffer *b)
 {
+	int fd = __atomic_load_n(&srv.ban_log_fd, __ATOMIC_ACQUIRE);
+
 	/* One write per line: lines of a shared file do not interleave. */
-	if (evbuffer_write(b, srv.ban_log_fd) < 0)
+	if (fd >= 0 && evbuffer_write(b, fd) < 0)
 		conn_log(c, LOG_WARNING, "ban log: %s", strerror(errno));
 	evbuffer_free(b);
 }
@@ -126,11 +101,11 @@ guard_log(struct conn *c, const char *event, const struct rule *r,
 	if ((b = guard_line_new(c, event, guard_proto(req->proto))) == NULL)
 		return;
 	evbuffer_add(b, ",\"rule\":", 8);
-	guard_json_str(b, rule_name(r), GUARD_FIELD_MAX);
+	log_json_str(b, rule_name(r), GUARD_FIELD_MAX);
 	evbuffer_add_printf(b, ",\"stream\":%d,\"method\":", (int)stream_id);
-	guard_json_str(b, req->method, GUARD_FIELD_MAX);
+	log_json_str(b, req->method, GUARD_FIELD_MAX);
 	evbuffer_add(b, ",\"path\":", 8);
-	guard_json_str(b, req->path, GUARD_FIELD_MAX);
+	log_json_str(b, req->path, GUARD_FIELD_MAX);
 	if (siblings >= 0)
 		evbuffer_add_printf(b, ",\"siblings_dropped\":%d,"
 		    "\"upstream_cancelled\":%d", siblings, cancelled);
@@ -152,7 +127,7 @@ guard_request(struct conn *c, const struct http_req *req, int32_t stream_id)
 	};
 	const struct rule	*r;
 
-	if (req->method == NULL || (r = rules_match(srv.conf->rules, &in)) == NULL)
+	if (req->method == NULL || (r = rules_match(c->conf->rules, &in)) == NULL)
 		return NULL;
 	switch (rule_action(r)) {
 	case RULE_ALLOW:
@@ -163,7 +138,7 @@ guard_request(struct conn *c, const struct http_req *req, int32_t stream_id)
 	case RULE_BAN:
 		break;
 	}
-	if (srv.conf->dry_run) {
+	if (c->conf->dry_run) {
 		guard_log(c, "dry_run", r, req, stream_id, -1, 0);
 		return NULL;
 	}
@@ -172,29 +147,13 @@ guard_request(struct conn *c, const struct http_req *req, int32_t stream_id)
 
 /*
  * guard_ban_address() bans c's address (its prefix) for ttl ms and tears
- * down the address's other live connections at once.
+ * down the address's other live connections at once, on every worker.
  */
 static void
 guard_ban_address(struct conn *c, uint32_t ttl)
 {
-	struct conn	*o, *next;
-
-	if (ban_add(srv.bans, (const struct sockaddr *)&c->peer, guard_now_ms(),
-	    ttl) < 0) {
+	if (server_ban((const struct sockaddr *)&c->peer, 0, ttl, c) < 0)
 		conn_log(c, LOG_WARNING, "cannot add the address to the ban table");
-		return;
-	}
-	for (o = TAILQ_FIRST(&srv.conns); o != NULL; o = next) {
-		next = TAILQ_NEXT(o, link);
-		if (o == c || !ban_same_prefix(srv.bans,
-		    (const struct sockaddr *)&o->peer,
-		    (const struct sockaddr *)&c->peer))
-			continue;
-		o->flags |= CONN_F_BANNED;
-		conn_log(o, LOG_INFO, "torn down: its address was banned on c#%llu",
-		    (unsigned long long)c->id);
-		conn_close(o);
-	}
 }
 
 void
@@ -204,7 +163,8 @@ guard_ban(struct conn *c, const struct rule *r, const struct http_req *req,
 	uint32_t ttl = rule_ttl(r);
 
 	c->flags |= CONN_F_BANNED;
-	srv.stats.bans++;
+	METRIC_INC(wk->m.bans);
+	metrics_rule_ban(rule_name(r));
 	guard_log(c, "ban", r, req, stream_id, (int)siblings, (int)cancelled);
 	conn_log(c, LOG_INFO, "banned by rule %s (%s %s)%s", rule_name(r),
 	    req->method, req->path ? req->path : "", ttl ? ", address banned" : "");
@@ -226,7 +186,7 @@ guard_flood_log(struct conn *c, const char *proto, const char *limit,
 		evbuffer_add_printf(b, ",\"siblings_dropped\":%d,"
 		    "\"upstream_cancelled\":%d", siblings, cancelled);
 	evbuffer_add_printf(b, ",\"ttl\":%u}\n",
-	    srv.conf->flood_ban_ttl / 1000);
+	    c->conf->flood_ban_ttl / 1000);
 	guard_line_write(c, b);
 }
 
@@ -234,10 +194,11 @@ void
 guard_flood(struct conn *c, enum http_proto proto, const char *limit,
     unsigned siblings, unsigned cancelled)
 {
-	uint32_t ttl = srv.conf->flood_ban_ttl;
+	uint32_t ttl = c->conf->flood_ban_ttl;
 
 	c->flags |= CONN_F_BANNED;
-	srv.stats.floods++;
+	METRIC_INC(wk->m.floods);
+	METRIC_INC(wk->m.flood_limit[metrics_flood_index(limit)]);
 	conn_log(c, LOG_INFO, "banned: flood limit %s crossed%s", limit,
 	    ttl ? ", address banned" : "");
 	guard_flood_log(c, guard_proto(proto), limit, (int)siblings,
@@ -249,61 +210,85 @@ guard_flood(struct conn *c, enum http_proto proto, const char *limit,
 const char *
 guard_stream(struct conn *c)
 {
-	const struct limit	*l = &srv.conf->limits[LIM_CLIENT_STREAM_RATE];
+	const struct limit	*l = &c->conf->limits[LIM_CLIENT_STREAM_RATE];
 	uint64_t		 now;
 	struct client		*cl;
+	int			 over;
 
 	if (l->count == 0)
 		return NULL;
 	now = guard_now_ms();
+	pthread_mutex_lock(&srv.lock);
 	cl = clients_get(srv.clients, (const struct sockaddr *)&c->peer, now);
-	if (cl == NULL || !rate_add(&cl->streams, l, now, 1))
-		return NULL;
-	return limit_name(LIM_CLIENT_STREAM_RATE);
+	over = cl != NULL && rate_add(&cl->streams, l, now, 1);
+	pthread_mutex_unlock(&srv.lock);
+	return over ? limit_name(LIM_CLIENT_STREAM_RATE) : NULL;
 }
 
 /*
- * guard_conn_rate() counts a new connection from sa.  Returns 1 when the
- * address crossed client_conn_rate: fd must be closed at once.  The first
- * drop of a window is logged, and bans the address with flood_ban_ttl.
+ * guard_conn_rate() counts a new connection from sa (the caller holds
+ * srv.lock).  Returns 0 when under client_conn_rate, 1 when fd must be
+ * closed at once, 2 for the first drop of a window: that one is logged
+ * (and bans the address with flood_ban_ttl).
  */
 static int
-guard_conn_rate(evutil_socket_t fd, const struct sockaddr *sa, uint64_t now)
+guard_conn_rate(const struct conf *conf, const struct sockaddr *sa,
+    uint64_t now)
 {
-	const struct limit	*l = &srv.conf->limits[LIM_CLIENT_CONN_RATE];
+	const struct limit	*l = &conf->limits[LIM_CLIENT_CONN_RATE];
 	struct client		*cl;
-	struct conn		 tmp;	/* for the log line: address, no id */
 
 	if (l->count == 0 ||
 	    (cl = clients_get(srv.clients, sa, now)) == NULL ||
 	    !rate_add(&cl->conns, l, now, 1))
 		return 0;
-	srv.stats.accept_limited++;
 	if (now < cl->quiet_until)
 		return 1;
 	cl->quiet_until = now + l->window_ms;
+	return 2;
+}
+
+/* guard_conn_rate_log() logs the first drop of a window, see above. */
+static void
+guard_conn_rate_log(const struct conf *conf, const struct sockaddr *sa)
+{
+	struct conn tmp;	/* for the log line: address, no id */
+
 	memset(&tmp, 0, sizeof(tmp));
 	memcpy(&tmp.peer, sa, sa->sa_family == AF_INET6 ?
 	    sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in));
+	tmp.conf = conf;
 	conn_format_peer(&tmp);
 	log_msg(LOG_INFO, "%s: flood limit client_conn_rate crossed, new "
 	    "connections closed at accept", tmp.peer_str);
 	guard_flood_log(&tmp, NULL, limit_name(LIM_CLIENT_CONN_RATE), -1, 0);
-	if (srv.conf->flood_ban_ttl != 0)
-		guard_ban_address(&tmp, srv.conf->flood_ban_ttl);
-	return 1;
+	if (conf->flood_ban_ttl != 0 &&
+	    server_ban(sa, 0, conf->flood_ban_ttl, NULL) < 0)
+		log_warn("%s: cannot add the address to the ban table",
+		    tmp.peer_str);
 }
 
 int
 guard_accept(evutil_socket_t fd, const struct sockaddr *sa)
 {
-	uint64_t now = guard_now_ms();
+	const struct conf	*conf = wk->wg->conf;
+	uint64_t		 now = guard_now_ms();
+	int			 banned, limited = 0;
 
-	if (ban_count(srv.bans) != 0 && ban_check(srv.bans, sa, now) != 0)
-		srv.stats.accept_drops++;
-	else if (!guard_conn_rate(fd, sa, now))
+	pthread_mutex_lock(&srv.lock);
+	banned = ban_count(srv.bans) != 0 && ban_check(srv.bans, sa, now) != 0;
+	if (!banned)
+		limited = guard_conn_rate(conf, sa, now);
+	pthread_mutex_unlock(&srv.lock);
+	if (banned)
+		METRIC_INC(wk->m.accept_banned);
+	else if (limited)
+		METRIC_INC(wk->m.accept_limited);
+	else
 		return 0;
-	if (srv.conf->ban_close == CONF_BAN_RESET)
+	if (limited == 2)
+		guard_conn_rate_log(conf, sa);
+	if (conf->ban_close == CONF_BAN_RESET)
 		guard_linger_reset(fd);
 	evutil_closesocket(fd);
 	return 1;

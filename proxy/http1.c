@@ -19,6 +19,7 @@
 #include <event2/bufferevent.h>
 #include <http_parser.h>
 
+#include "proxy/accesslog.h"
 #include "proxy/conf.h"
 #include "proxy/conn.h"
 #include "proxy/guard.h"
@@ -55,6 +56,10 @@ struct h1_req {
 	struct evbuffer		*out;		/* owned: response for the client */
 	unsigned		 flags;		/* R_F_* */
 	unsigned short		 minor;		/* HTTP/1.minor */
+	int			 status;	/* of the response serialized */
+	uint64_t		 bytes_in;	/* request body bytes received */
+	uint64_t		 bytes_out;	/* response body bytes serialized */
+	uint64_t		 start_us;	/* its first byte was parsed */
 };
 
 enum h1_timer {
@@ -83,6 +88,7 @@ struct h1_conn {
 	unsigned		 full:1;	/* H1_MAX_PIPELINE queued: not reading */
 	unsigned		 closing:1;	/* read no more requests */
 	unsigned		 eof:1;		/* the client half-closed */
+	unsigned		 draining:1;	/* stopping: no request after this one */
 };
 
 static const struct ups_req_ops h1_ups_ops;
@@ -104,6 +110,7 @@ h1_req_new(struct h1_conn *h)
 	r->h = h;
 	r->req.content_length = -1;
 	r->req.proto = PROTO_H1;
+	r->start_us = alog_now_us();
 	TAILQ_INSERT_TAIL(&h->reqs, r, link);
 	h->nreqs++;
 	return r;
@@ -114,6 +121,16 @@ h1_req_free(struct h1_req *r)
 {
 	struct h1_conn *h = r->h;
 
+	if (r->flags & R_F_HEAD_DONE) {
+		struct alog_rec rec = {
+			.req = &r->req, .status = r->status,
+			.bytes_in = r->bytes_in, .bytes_out = r->bytes_out,
+			.upstream = r->ureq ? ups_req_upstream(r->ureq) : NULL,
+			.start_us = r->start_us,
+		};
+
+		alog_request(h->conn, &rec);
+	}
 	if (h->cur == r)
 		h->cur = NULL;
 	TAILQ_REMOVE(&h->reqs, r, link);
@@ -138,8 +155,11 @@ h1_reply_error(struct h1_req *r, int status, int close)
 	evbuffer_add_printf(r->out, "HTTP/1.1 %d %s\r\nContent-Type: text/plain\r\n"
 	    "Content-Length: %zu\r\n%s\r\n", status, reason,
 	    strlen(reason) + 5, (r->flags & R_F_CLOSE) ? "Connection: close\r\n" : "");
-	if (!(r->flags & R_F_NO_BODY))
+	if (!(r->flags & R_F_NO_BODY)) {
 		evbuffer_add_printf(r->out, "%d %s\n", status, reason);
+		r->bytes_out = strlen(reason) + 5;
+	}
+	r->status = status;
 	r->flags |= R_F_RESP_HEAD | R_F_RESP_END | R_F_DISPATCHED;
 }
 
@@ -152,6 +172,7 @@ h1_ups_head(void *arg, struct ups_resp *resp)
 	uint32_t	 i;
 
 	r->flags |= R_F_RESP_HEAD;
+	r->status = resp->status;
 	if (!resp->has_body)
 		r->flags |= R_F_NO_BODY;
 	evbuffer_add_printf(r->out, "HTTP/1.1 %d %s\r\n", resp->status,
@@ -189,6 +210,7 @@ h1_ups_body(void *arg, const uint8_t *data, size_t len)
 
 	if (r->flags & R_F_NO_BODY)
 		return;
+	r->bytes_out += len;
 	if (r->flags & R_F_CHUNKED)
 		evbuffer_add_printf(r->out, "%zx\r\n", len);
 	evbuffer_add(r->out, data, len);
@@ -266,7 +288,8 @@ h1_on_message_begin(http_parser *p)
 static int
 h1_too_large(struct h1_req *r, size_t more)
 {
-	if (r->urllen + r->req.headers.bytes + more > srv.conf->max_header_list_size)
+	if (r->urllen + r->req.headers.bytes + more >
+	    r->h->conn->conf->max_header_list_size)
 		r->flags |= R_F_TOO_LARGE;
 	return r->flags & R_F_TOO_LARGE;
 }
@@ -358,7 +381,7 @@ h1_absolute_form(struct http_req *q)
 static const char *
 h1_flood(struct h1_conn *h, const struct http_req *q)
 {
-	const struct limit *lims = srv.conf->limits;
+	const struct limit *lims = h->conn->conf->limits;
 
 	if (limit_over(&lims[LIM_STREAMS], h->nseen))
 		return limit_name(LIM_STREAMS);
@@ -434,6 +457,7 @@ h1_on_body(http_parser *p, const char *at, size_t len)
 	struct h1_req	*r = h->cur;
 	size_t		 buffered;
 
+	r->bytes_in += len;
 	if (r->ureq != NULL) {
 		if (ups_req_body(r->ureq, (const uint8_t *)at, len) < 0)
 			return -1;
@@ -462,6 +486,8 @@ h1_on_message_complete(http_parser *p)
 	if (r->ureq != NULL)
 		ups_req_body_end(r->ureq);
 	h->cur = NULL;
+	if (h->draining)
+		r->flags |= R_F_CLOSE;	/* stopping: the last one */
 	if (r->flags & R_F_CLOSE) {
 		h->closing = 1;
 		http_parser_pause(p, 1);
@@ -492,7 +518,7 @@ h1_dispatch(struct h1_req *r)
 		h1_reply_error(r, 431, 1);
 		return;
 	}
-	r->ureq = ups_req_new(srv.ups, &r->req, h->conn->addr_str, &h1_ups_ops, r);
+	r->ureq = ups_req_new(h->conn->wg->ups, &r->req, h->conn->addr_str, &h1_ups_ops, r);
 	if (r->ureq == NULL) {
 		h1_reply_error(r, 502, 1);
 		return;
@@ -568,7 +594,7 @@ h1_pump(struct h1_conn *h)
 static void
 h1_update_timer(struct h1_conn *h, int got_bytes)
 {
-	const struct conf	*conf = srv.conf;
+	const struct conf	*conf = h->conn->conf;
 	struct evbuffer		*out = bufferevent_get_output(h->conn->bev);
 	enum h1_timer		 t;
 
@@ -776,6 +802,25 @@ h1_on_timeout(struct h1_conn *h)
 		    h->cur ? "request" : "connection");
 		return -1;
 	}
+}
+
+int
+h1_shutdown(struct h1_conn *h)
+{
+	struct h1_req *last;
+
+	h->draining = 1;
+	/* A request head not complete yet is not waited for. */
+	if (h->cur != NULL && !(h->cur->flags & R_F_HEAD_DONE))
+		h1_req_free(h->cur);
+	if ((last = TAILQ_LAST(&h->reqs, h1_reqs_head)) == NULL)
+		return -1;
+	if (last->flags & R_F_REQ_END) {
+		/* Else its body is still coming: see h1_on_message_complete(). */
+		last->flags |= R_F_CLOSE;
+		h->closing = 1;
+	}
+	return h1_pump(h);
 }
 
 int

@@ -20,6 +20,11 @@ int h1_on_read(struct h1_conn *h);
 int h1_on_write(struct h1_conn *h);
 int h1_on_defer(struct h1_conn *h);
 int h1_on_timeout(struct h1_conn *h);
+/*
+ * h1_shutdown() makes the response to the last request received the last
+ * one ("Connection: close").  Returns 0, or -1 to close now (idle).
+ */
+int h1_shutdown(struct h1_conn *h);
 /* The client half-closed: 0 while answers are still owed, else -1. */
 int h1_on_eof(struct h1_conn *h);
 

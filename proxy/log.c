@@ -8,6 +8,7 @@
 #include <time.h>
 #include <sys/time.h>
 
+#include <event2/buffer.h>
 #include <openssl/err.h>
 
 #include "proxy/log.h"
@@ -76,4 +77,42 @@ log_ssl_errors(int lvl, const char *what)
 		ERR_error_string_n(e, buf, sizeof(buf));
 		log_msg(lvl, "%s%s%s", what ? what : "", what ? ": " : "", buf);
 	}
+}
+
+void
+log_json_str(struct evbuffer *b, const char *s, size_t max)
+{
+	size_t i;
+
+	if (s == NULL) {
+		evbuffer_add(b, "null", 4);
+		return;
+	}
+	evbuffer_add(b, "\"", 1);
+	for (i = 0; s[i] != '\0' && i < max; i++) {
+		unsigned char ch = (unsigned char)s[i];
+
+		if (ch == '"' || ch == '\\')
+			evbuffer_add_printf(b, "\\%c", ch);
+		else if (ch < 0x20 || ch >= 0x7f)
+			evbuffer_add_printf(b, "\\u%04x", ch);
+		else
+			evbuffer_add(b, &s[i], 1);
+	}
+	if (s[i] != '\0')
+		evbuffer_add(b, "...", 3);
+	evbuffer_add(b, "\"", 1);
+}
+
+void
+log_json_time(struct evbuffer *b)
+{
+	struct timeval	 tv;
+	struct tm	 tm;
+	char		 ts[32];
+
+	gettimeofday(&tv, NULL);
+	gmtime_r(&tv.tv_sec, &tm);
+	strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%S", &tm);
+	evbuffer_add_printf(b, "\"%s.%03ldZ\"", ts, (long)tv.tv_usec / 1000);
 }

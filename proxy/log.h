@@ -5,6 +5,7 @@
 #define H2GUARD_LOG_H
 
 #include <stdarg.h>
+#include <stddef.h>
 #include <syslog.h>
 
 extern int log_level;		/* LOG_ERR .. LOG_DEBUG; messages above it are dropped */
@@ -20,6 +21,17 @@ void log_vmsg(int lvl, const char *fmt, va_list ap) __attribute__((format(printf
  * line prefixed with what (may be NULL).
  */
 void log_ssl_errors(int lvl, const char *what);
+
+struct evbuffer;
+
+/*
+ * log_json_str() appends s to b as a JSON string, escaped (bytes outside
+ * printable ASCII as \u00XX), cut at max bytes with "..."; NULL as null.
+ */
+void log_json_str(struct evbuffer *b, const char *s, size_t max);
+
+/* log_json_time() appends the wall clock as a JSON string, UTC, in ms. */
+void log_json_time(struct evbuffer *b);
 
 #define log_err(...)	log_msg(LOG_ERR, __VA_ARGS__)
 #define log_warn(...)	log_msg(LOG_WARNING, __VA_ARGS__)

@@ -16,7 +16,6 @@
 #include "proxy/conf.h"
 #include "proxy/log.h"
 #include "proxy/server.h"
-#include "proxy/tls.h"
 
 #define DEFAULT_CONF SYSCONFDIR "/h2guard.conf"
 
@@ -32,8 +31,11 @@ usage(FILE *f)
 	    "flood limits (stream, reset, PING, SETTINGS... rates, header block\n"
 	    "bounds, per-client rates, slow clients), is closed at once, writing\n"
 	    "nothing more, and none of its other requests is forwarded.  Bans\n"
-	    "and floods are logged as JSON lines (ban_log).\n"
-	    "It runs in the foreground and logs to standard error.\n"
+	    "and floods are logged as JSON lines (ban_log), requests too\n"
+	    "(access_log).  With admin_listen, /metrics (Prometheus) and /bans\n"
+	    "(list, add, remove bans) are served there.\n"
+	    "It runs in the foreground, with \"workers\" threads, and logs to\n"
+	    "standard error.\n"
 	    "\n"
 	    "  -c, --config FILE  configuration file (default " DEFAULT_CONF ")\n"
 	    "  -t, --test         check the configuration (syntax, addresses,\n"
@@ -43,7 +45,16 @@ usage(FILE *f)
 	    "  -h, --help         show this help and exit\n"
 	    "  -V, --version      show the versions of h2guard and its libraries\n"
 	    "\n"
-	    "Signals: SIGINT and SIGTERM stop h2guard.\n");
+	    "Signals:\n"
+	    "  SIGTERM, SIGINT    stop accepting, send GOAWAY to HTTP/2 clients,\n"
+	    "                     let in-flight requests finish for up to\n"
+	    "                     shutdown_timeout, save the ban table\n"
+	    "                     (ban_state_file), exit 0; a second signal\n"
+	    "                     closes what is left at once\n"
+	    "  SIGHUP             reload FILE: new connections use it, open ones\n"
+	    "                     finish under theirs; listeners and bans are\n"
+	    "                     kept; on any error the old one stays in force\n"
+	    "  SIGUSR1            reopen access_log and ban_log (logrotate)\n");
 }
 
 static void
@@ -57,17 +68,6 @@ version(void)
 	    (http_parser_version() >> 8) & 255, http_parser_version() & 255);
 }
 
-static int
-conf_has_tls(const struct conf *conf)
-{
-	const struct conf_listen *cl;
-
-	STAILQ_FOREACH(cl, &conf->listens, link)
-		if (cl->tls)
-			return 1;
-	return 0;
-}
-
 int
 main(int argc, char **argv)
 {
@@ -79,7 +79,7 @@ main(int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	const char	*path = DEFAULT_CONF;
-	struct conf	*conf;
+	struct conf	*conf = NULL;
 	SSL_CTX		*ctx = NULL;
 	char		*errors = NULL;
 	int		 ch, test = 0, rc;
@@ -108,14 +108,9 @@ main(int argc, char **argv)
 		return 2;
 	}
 
-	conf = conf_load(path, &errors);
-	if (conf != NULL && conf_has_tls(conf))
-		ctx = tls_ctx_new(conf, &errors);
-	if (errors != NULL) {
-		fputs(errors, stderr);
+	if (server_load(path, &conf, &ctx, &errors) < 0) {
+		fputs(errors ? errors : "out of memory\n", stderr);
 		free(errors);
-		SSL_CTX_free(ctx);
-		conf_free(conf);
 		return 1;
 	}
 	if (test) {

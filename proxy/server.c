@@ -1,16 +1,25 @@
 /*
- * server.c - the runtime: listening sockets, signals and the event loop.
+ * server.c - the runtime: listening sockets, workers, signals (reload,
+ * graceful stop, log reopening), the ban table's upkeep and the admin
+ * listener's operations.
  */
 #include "config.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/time.h>
 #include <unistd.h>
 
+#include <event2/buffer.h>
+#include <event2/thread.h>
+
+#include "proxy/accesslog.h"
+#include "proxy/admin.h"
 #include "proxy/bantable.h"
 #include "proxy/clients.h"
 #include "proxy/conf.h"
@@ -18,65 +27,197 @@
 #include "proxy/guard.h"
 #include "proxy/log.h"
 #include "proxy/server.h"
+#include "proxy/tls.h"
 #include "proxy/upstream.h"
 
+#define SERVER_RETIRED_FDS	16	/* log files replaced by a reload */
+
 struct server srv;
+__thread struct worker *wk;
+__thread struct metrics *metrics_self;
 
-static void
-server_accept_cb(struct evconnlistener *evl, evutil_socket_t fd,
-    struct sockaddr *sa, int salen, void *arg)
-{
-	srv.stats.accepted++;
-	/*
-	 * A banned address, or one opening connections too fast, costs us an
-	 * accept() and a close(), nothing more.
-	 */
-	if (guard_accept(fd, sa))
-		return;
-	conn_accept(arg, fd, sa, salen);
-}
+/* Log descriptors replaced while workers may still write to them. */
+static int retired_fds[SERVER_RETIRED_FDS];
+static unsigned nretired;
 
-static void
-server_ban_expire_cb(evutil_socket_t fd, short what, void *arg)
-{
-	ban_expire(srv.bans, guard_now_ms());
-}
+static void worker_take_gen(struct worker *w);
 
-/* server_open_ban_log() opens conf's ban_log.  Returns 0 or -1. */
+/* ---- configuration generations ---------------------------------------- */
+
 static int
-server_open_ban_log(const struct conf *conf)
+conf_has_tls(const struct conf *conf)
 {
-	if (conf->ban_log == NULL || strcmp(conf->ban_log, "off") == 0) {
-		srv.ban_log_fd = -1;
-		return 0;
-	}
-	if (strcmp(conf->ban_log, "stderr") == 0) {
-		srv.ban_log_fd = STDERR_FILENO;
-		return 0;
-	}
-	srv.ban_log_fd = open(conf->ban_log, O_WRONLY | O_APPEND | O_CREAT |
-	    O_CLOEXEC, 0640);
-	if (srv.ban_log_fd < 0) {
-		log_err("%s:%d: ban_log: cannot open \"%s\": %s", conf->path,
-		    conf->ban_log_line, conf->ban_log, strerror(errno));
-		return -1;
-	}
+	const struct conf_listen *cl;
+
+	STAILQ_FOREACH(cl, &conf->listens, link)
+		if (cl->tls)
+			return 1;
 	return 0;
 }
 
-static void
-server_accept_error_cb(struct evconnlistener *evl, void *arg)
+int
+server_load(const char *path, struct conf **confp, SSL_CTX **ctxp,
+    char **errors)
 {
-	struct listener	*l = arg;
-	int		 err = EVUTIL_SOCKET_ERROR();
+	struct conf	*conf;
+	SSL_CTX		*ctx = NULL;
 
-	log_warn("listen %s: accept: %s", l->cl->name,
-	    evutil_socket_error_to_string(err));
+	*errors = NULL;
+	conf = conf_load(path, errors);
+	if (conf != NULL && conf_has_tls(conf))
+		ctx = tls_ctx_new(conf, errors);
+	if (*errors != NULL) {
+		SSL_CTX_free(ctx);
+		conf_free(conf);
+		return -1;
+	}
+	*confp = conf;
+	*ctxp = ctx;
+	return 0;
+}
+
+static struct gen *
+gen_new(struct conf *conf, SSL_CTX *ctx)
+{
+	static uint64_t	 next_id;
+	struct gen	*g;
+
+	if ((g = calloc(1, sizeof(*g))) == NULL)
+		return NULL;
+	g->conf = conf;
+	g->ssl_ctx = ctx;
+	g->refs = 1;
+	g->id = ++next_id;
+	return g;
+}
+
+static void
+gen_unref(struct gen *g)
+{
+	if (g == NULL || __atomic_sub_fetch(&g->refs, 1, __ATOMIC_ACQ_REL) != 0)
+		return;
+	SSL_CTX_free(g->ssl_ctx);
+	conf_free(g->conf);
+	free(g);
+}
+
+/* wgen_new() holds g (the caller holds srv.lock) for worker w. */
+static struct wgen *
+wgen_new(struct worker *w, struct gen *g)
+{
+	struct wgen *wg;
+
+	if ((wg = calloc(1, sizeof(*wg))) == NULL)
+		return NULL;
+	if ((wg->ups = ups_pool_new(w->base, g->conf)) == NULL) {
+		free(wg);
+		return NULL;
+	}
+	__atomic_add_fetch(&g->refs, 1, __ATOMIC_RELAXED);
+	wg->gen = g;
+	wg->conf = g->conf;
+	wg->refs = 1;
+	return wg;
+}
+
+void
+wgen_unref(struct wgen *wg)
+{
+	if (wg == NULL || --wg->refs != 0)
+		return;
+	ups_pool_free(wg->ups);
+	gen_unref(wg->gen);
+	free(wg);
+}
+
+/* ---- log files ----------------------------------------------------------- */
+
+/*
+ * server_log_open() opens a log file setting ("stderr", "off" or a path):
+ * returns its fd, -1 for off, or -2 after logging why it cannot.
+ */
+static int
+server_log_open(const struct conf *conf, const char *key, const char *path,
+    int line)
+{
+	int fd;
+
+	if (path == NULL || strcmp(path, "off") == 0)
+		return -1;
+	if (strcmp(path, "stderr") == 0)
+		return STDERR_FILENO;
+	fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+	if (fd < 0) {
+		log_err("%s:%d: %s: cannot open \"%s\": %s", conf->path, line,
+		    key, path, strerror(errno));
+		return -2;
+	}
+	return fd;
+}
+
+/*
+ * server_log_switch() makes *slot write to fd from now on.  Workers may be
+ * writing to the old descriptor: a file is replaced in place (dup2), any
+ * other old descriptor is kept open until exit.
+ */
+static void
+server_log_switch(int *slot, int fd)
+{
+	int old = __atomic_load_n(slot, __ATOMIC_RELAXED);
+
+	if (old == fd)
+		return;
+	if (old > STDERR_FILENO && fd > STDERR_FILENO) {
+		dup2(fd, old);
+		close(fd);
+		return;
+	}
+	__atomic_store_n(slot, fd, __ATOMIC_RELEASE);
+	if (old > STDERR_FILENO) {
+		if (nretired == SERVER_RETIRED_FDS) {
+			/* Replaced a reload ago or more: nobody writes there. */
+			close(retired_fds[0]);
+			memmove(&retired_fds[0], &retired_fds[1],
+			    sizeof(retired_fds[0]) * --nretired);
+		}
+		retired_fds[nretired++] = old;
+	}
+}
+
+/* server_logs_open() opens conf's ban and access logs.  Returns 0 or -1. */
+static int
+server_logs_open(const struct conf *conf)
+{
+	int ban, acc;
+
+	ban = server_log_open(conf, "ban_log", conf->ban_log, conf->ban_log_line);
+	if (ban == -2)
+		return -1;
+	acc = server_log_open(conf, "access_log", conf->access_log,
+	    conf->access_log_line);
+	if (acc == -2) {
+		if (ban > STDERR_FILENO)
+			close(ban);
+		return -1;
+	}
+	server_log_switch(&srv.ban_log_fd, ban);
+	server_log_switch(&srv.access_log_fd, acc);
+	return 0;
+}
+
+/* ---- listening sockets -------------------------------------------------- */
+
+static int
+server_same_addr(const struct sockaddr_storage *a, socklen_t alen,
+    const struct sockaddr_storage *b, socklen_t blen)
+{
+	/* conf_parse_addr() zeroes what it does not set: memcmp() will do. */
+	return alen == blen && memcmp(a, b, alen) == 0;
 }
 
 /* server_bind() opens one listening socket.  Returns the fd or -1. */
 static evutil_socket_t
-server_bind(const struct conf_listen *cl)
+server_bind(const struct conf_listen *cl, int reuseport)
 {
 	evutil_socket_t	fd;
 	int		one = 1;
@@ -87,6 +228,11 @@ server_bind(const struct conf_listen *cl)
 		return -1;
 	}
 	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (reuseport &&
+	    setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) < 0) {
+		log_err("listen %s: SO_REUSEPORT: %s", cl->name, strerror(errno));
+		goto out_close;
+	}
 	/* [::]:port means IPv6 only; IPv4 has its own listen line. */
 	if (cl->addr.ss_family == AF_INET6)
 		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
@@ -94,7 +240,7 @@ server_bind(const struct conf_listen *cl)
 		log_err("listen %s: bind: %s", cl->name, strerror(errno));
 		goto out_close;
 	}
-	if (listen(fd, 4096) < 0) {
+	if (reuseport && listen(fd, 4096) < 0) {
 		log_err("listen %s: listen: %s", cl->name, strerror(errno));
 		goto out_close;
 	}
@@ -106,30 +252,723 @@ out_close:
 }
 
 static void
+lsock_free(struct lsock *ls, int close_fds)
+{
+	unsigned i;
+
+	for (i = 0; close_fds && i < srv.nworkers; i++)
+		if (ls->fds[i] >= 0)
+			close(ls->fds[i]);
+	free(ls->fds);
+	free(ls);
+}
+
+/*
+ * lsock_new() binds cl's address once per worker.  Every socket carries
+ * SO_REUSEPORT, which would also let a second h2guard share the port
+ * silently: a plain bind first makes an address in use fail as it should.
+ * Returns NULL after logging why.
+ */
+static struct lsock *
+lsock_new(const struct conf_listen *cl)
+{
+	struct lsock	*ls;
+	evutil_socket_t	 probe;
+	unsigned	 i;
+
+	if ((probe = server_bind(cl, 0)) < 0)
+		return NULL;
+	close(probe);
+	if ((ls = calloc(1, sizeof(*ls))) == NULL ||
+	    (ls->fds = calloc(srv.nworkers, sizeof(*ls->fds))) == NULL) {
+		free(ls);
+		log_err("out of memory");
+		return NULL;
+	}
+	memcpy(&ls->addr, &cl->addr, sizeof(ls->addr));
+	ls->addrlen = cl->addrlen;
+	for (i = 0; i < srv.nworkers; i++)
+		ls->fds[i] = -1;
+	for (i = 0; i < srv.nworkers; i++)
+		if ((ls->fds[i] = server_bind(cl, 1)) < 0) {
+			lsock_free(ls, 1);
+			return NULL;
+		}
+	log_info("listening on %s%s%s", cl->name, cl->tls ? " (tls)" : "",
+	    cl->proxy ? " (proxy_protocol)" : "");
+	return ls;
+}
+
+/* ---- workers ------------------------------------------------------------- */
+
+static void
+worker_accept_cb(struct evconnlistener *evl, evutil_socket_t fd,
+    struct sockaddr *sa, int salen, void *arg)
+{
+	struct listener *l = arg;
+
+	METRIC_INC(wk->m.conns_accepted);
+	/*
+	 * A banned address, or one opening connections too fast, costs us an
+	 * accept() and a close(), nothing more.  Behind a PROXY header the
+	 * address is known only once the header is read.
+	 */
+	if (!l->cl->proxy && guard_accept(fd, sa))
+		return;
+	conn_accept(l, fd, sa, salen);
+}
+
+static void
+worker_accept_error_cb(struct evconnlistener *evl, void *arg)
+{
+	struct listener	*l = arg;
+	int		 err = EVUTIL_SOCKET_ERROR();
+
+	log_warn("listen %s: accept: %s", l->cl->name,
+	    evutil_socket_error_to_string(err));
+}
+
+static void
+worker_free_listeners(struct worker *w)
+{
+	struct listener *l;
+
+	while ((l = SLIST_FIRST(&w->listeners)) != NULL) {
+		SLIST_REMOVE_HEAD(&w->listeners, link);
+		evconnlistener_free(l->evl);
+		free(l);
+	}
+}
+
+/*
+ * worker_listen() makes w's listeners those of srv.lsocks (the caller holds
+ * srv.lock), borrowing their settings from conf: sockets no longer
+ * configured are closed, new ones watched.
+ */
+static void
+worker_listen(struct worker *w, const struct conf *conf)
+{
+	struct listener		*l, *next, **pp;
+	struct lsock		*ls;
+	const struct conf_listen *cl;
+
+	SLIST_FOREACH(l, &w->listeners, link)
+		l->cl = NULL;
+	STAILQ_FOREACH(cl, &conf->listens, link) {
+		SLIST_FOREACH(ls, &srv.lsocks, link)
+			if (server_same_addr(&ls->addr, ls->addrlen, &cl->addr,
+			    cl->addrlen))
+				break;
+		if (ls == NULL)
+			continue;
+		SLIST_FOREACH(l, &w->listeners, link)
+			if (l->fd == ls->fds[w->idx])
+				break;
+		if (l != NULL) {
+			l->cl = cl;
+			continue;
+		}
+		if ((l = calloc(1, sizeof(*l))) == NULL) {
+			log_err("listen %s: out of memory", cl->name);
+			continue;
+		}
+		l->fd = ls->fds[w->idx];
+		l->cl = cl;
+		l->evl = evconnlistener_new(w->base, worker_accept_cb, l,
+		    LEV_OPT_CLOSE_ON_FREE, -1, l->fd);
+		if (l->evl == NULL) {
+			log_err("listen %s: cannot watch the socket", cl->name);
+			free(l);
+			continue;
+		}
+		evconnlistener_set_error_cb(l->evl, worker_accept_error_cb);
+		SLIST_INSERT_HEAD(&w->listeners, l, link);
+	}
+	for (pp = &SLIST_FIRST(&w->listeners); (l = *pp) != NULL; pp = &SLIST_NEXT(l, link))
+		while (l != NULL && l->cl == NULL) {
+			next = SLIST_NEXT(l, link);
+			evconnlistener_free(l->evl);
+			free(l);
+			*pp = l = next;
+		}
+}
+
+/*
+ * worker_take_gen() moves w to srv.gen (if it is not there yet) and to the
+ * current listening sockets.  Connections keep the generation they were
+ * accepted under.
+ */
+static void
+worker_take_gen(struct worker *w)
+{
+	struct wgen *old = w->wg, *wg = NULL;
+
+	pthread_mutex_lock(&srv.lock);
+	if (old == NULL || old->gen != srv.gen) {
+		if ((wg = wgen_new(w, srv.gen)) == NULL) {
+			pthread_mutex_unlock(&srv.lock);
+			log_err("worker %u: out of memory: configuration "
+			    "generation not taken", w->idx);
+			return;
+		}
+		w->wg = wg;
+	}
+	if (!w->stopping)
+		worker_listen(w, w->wg->conf);
+	pthread_mutex_unlock(&srv.lock);
+	if (wg != NULL)
+		wgen_unref(old);
+}
+
+/* worker_done() ends w's loop and tells the main thread. */
+static void
+worker_done(struct worker *w)
+{
+	event_base_loopexit(w->base, NULL);
+}
+
+void
+worker_conn_closed(void)
+{
+	if (wk->stopping && wk->nconns == 0)
+		worker_done(wk);
+}
+
+/*
+ * worker_sweep() tears down w's connections from addresses now banned:
+ * another worker (or the admin API) banned them.
+ */
+static void
+worker_sweep(struct worker *w, const struct conn *except)
+{
+	struct conn	*c, *next;
+	uint64_t	 now = guard_now_ms();
+	int		 banned;
+
+	for (c = TAILQ_FIRST(&w->conns); c != NULL; c = next) {
+		next = TAILQ_NEXT(c, link);
+		if (c == except || (c->flags & CONN_F_BANNED) ||
+		    c->peer.ss_family == AF_UNSPEC)
+			continue;
+		pthread_mutex_lock(&srv.lock);
+		banned = ban_check(srv.bans, (const struct sockaddr *)&c->peer,
+		    now) != 0;
+		pthread_mutex_unlock(&srv.lock);
+		if (!banned)
+			continue;
+		c->flags |= CONN_F_BANNED;
+		conn_log(c, LOG_INFO, "torn down: its address was banned");
+		conn_close(c);
+	}
+}
+
+/* worker_stop() stops accepting and lets in-flight requests finish. */
+static void
+worker_stop(struct worker *w)
+{
+	struct conn *c, *next;
+
+	w->stopping = 1;
+	worker_free_listeners(w);
+	for (c = TAILQ_FIRST(&w->conns); c != NULL; c = next) {
+		next = TAILQ_NEXT(c, link);
+		conn_shutdown(c);
+	}
+	if (w->nconns == 0)
+		worker_done(w);
+}
+
+static void
+worker_kill(struct worker *w)
+{
+	w->stopping = 1;
+	worker_free_listeners(w);
+	while (!TAILQ_EMPTY(&w->conns))
+		conn_close(TAILQ_FIRST(&w->conns));
+	worker_done(w);
+}
+
+static void
+worker_notify_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct worker	*w = arg;
+	unsigned	 todo = __atomic_exchange_n(&w->pending, 0, __ATOMIC_ACQ_REL);
+
+	if (todo & WK_RELOAD)
+		worker_take_gen(w);
+	if (todo & WK_BANS)
+		worker_sweep(w, NULL);
+	if ((todo & WK_STOP) && !w->stopping)
+		worker_stop(w);
+	if (todo & WK_KILL)
+		worker_kill(w);
+}
+
+/* worker_post() hands w work from another thread. */
+static void
+worker_post(struct worker *w, unsigned what)
+{
+	__atomic_or_fetch(&w->pending, what, __ATOMIC_ACQ_REL);
+	event_active(w->notify, EV_READ, 0);
+}
+
+static void
+server_post_all(unsigned what)
+{
+	unsigned i;
+
+	for (i = 0; i < srv.nworkers; i++)
+		worker_post(&srv.workers[i], what);
+}
+
+static void *
+worker_main(void *arg)
+{
+	struct worker *w = arg;
+
+	wk = w;
+	metrics_self = &w->m;
+	event_base_dispatch(w->base);
+	alog_flush(w);
+	/* The last worker out wakes the main thread up. */
+	if (__atomic_sub_fetch(&srv.running, 1, __ATOMIC_ACQ_REL) == 0)
+		event_base_loopexit(srv.base, NULL);
+	return NULL;
+}
+
+static int
+worker_init(struct worker *w, unsigned idx)
+{
+	w->idx = idx;
+	SLIST_INIT(&w->listeners);
+	TAILQ_INIT(&w->conns);
+	if ((w->base = event_base_new()) == NULL ||
+	    (w->notify = event_new(w->base, -1, 0, worker_notify_cb, w)) == NULL ||
+	    alog_init(w) < 0)
+		return -1;
+	return 0;
+}
+
+static void
+worker_free(struct worker *w)
+{
+	while (w->base != NULL && !TAILQ_EMPTY(&w->conns))
+		conn_close(TAILQ_FIRST(&w->conns));
+	worker_free_listeners(w);
+	wgen_unref(w->wg);
+	alog_free(w);
+	if (w->notify)
+		event_free(w->notify);
+	if (w->base)
+		event_base_free(w->base);
+}
+
+/* ---- bans ------------------------------------------------------------------ */
+
+int
+server_ban(const struct sockaddr *sa, unsigned plen, uint64_t ttl_ms,
+    const struct conn *except)
+{
+	unsigned	 i;
+	int		 rc;
+
+	pthread_mutex_lock(&srv.lock);
+	rc = plen == 0 ? ban_add(srv.bans, sa, guard_now_ms(), ttl_ms) :
+	    ban_add_prefix(srv.bans, sa, plen, guard_now_ms(), ttl_ms);
+	pthread_mutex_unlock(&srv.lock);
+	if (rc < 0)
+		return rc;
+	for (i = 0; i < srv.nworkers; i++) {
+		if (&srv.workers[i] == wk)
+			worker_sweep(wk, except);
+		else
+			worker_post(&srv.workers[i], WK_BANS);
+	}
+	return 0;
+}
+
+static void
+server_ban_expire_cb(evutil_socket_t fd, short what, void *arg)
+{
+	pthread_mutex_lock(&srv.lock);
+	ban_expire(srv.bans, guard_now_ms());
+	pthread_mutex_unlock(&srv.lock);
+}
+
+static uint64_t
+server_wall_ms(void)
+{
+	struct timeval tv;
+
+	gettimeofday(&tv, NULL);
+	return (uint64_t)tv.tv_sec * 1000 + (uint64_t)tv.tv_usec / 1000;
+}
+
+/* server_ban_save() writes the ban table to ban_state_file, if set. */
+static void
+server_ban_save(void)
+{
+	const struct conf	*conf = srv.gen->conf;
+	long			 n;
+
+	if (strcmp(conf->ban_state_file, "off") == 0)
+		return;
+	pthread_mutex_lock(&srv.lock);
+	n = ban_save(srv.bans, conf->ban_state_file, guard_now_ms(),
+	    server_wall_ms());
+	pthread_mutex_unlock(&srv.lock);
+	if (n < 0)
+		log_err("ban_state_file \"%s\": cannot write: %s",
+		    conf->ban_state_file, strerror((int)-n));
+	else
+		log_debug("ban_state_file: %ld bans saved", n);
+}
+
+static void
+server_ban_save_cb(evutil_socket_t fd, short what, void *arg)
+{
+	server_ban_save();
+}
+
+/* server_ban_load() loads ban_state_file at start.  Returns 0 or -1. */
+static int
+server_ban_load(const struct conf *conf)
+{
+	long	n;
+	int	line = 0;
+
+	if (strcmp(conf->ban_state_file, "off") == 0)
+		return 0;
+	n = ban_load(srv.bans, conf->ban_state_file, guard_now_ms(),
+	    server_wall_ms(), &line);
+	if (n == -EINVAL) {
+		log_warn("%s:%d: malformed line skipped", conf->ban_state_file,
+		    line);
+		return 0;
+	}
+	if (n < 0) {
+		log_err("%s:%d: ban_state_file \"%s\": cannot read: %s",
+		    conf->path, conf->ban_state_file_line, conf->ban_state_file,
+		    strerror((int)-n));
+		return -1;
+	}
+	if (n > 0)
+		log_info("ban_state_file: %ld bans loaded", n);
+	return 0;
+}
+
+/* ---- the admin listener's operations ------------------------------------ */
+
+static int
+server_admin_metrics(struct evbuffer *out)
+{
+	const struct metrics	*w[256];
+	struct metrics_gauges	 g;
+	unsigned		 i;
+
+	for (i = 0; i < srv.nworkers && i < 256; i++)
+		w[i] = &srv.workers[i].m;
+	memset(&g, 0, sizeof(g));
+	pthread_mutex_lock(&srv.lock);
+	g.ban_entries = ban_count(srv.bans);
+	g.client_entries = clients_count(srv.clients);
+	pthread_mutex_unlock(&srv.lock);
+	g.workers = srv.nworkers;
+	g.start_time = srv.start_time;
+	g.reloads = srv.reloads;
+	g.reload_failures = srv.reload_failures;
+	return metrics_render(out, w, i, &g);
+}
+
+static void
+server_admin_ban_list(admin_ban_fn *fn, void *arg)
+{
+	pthread_mutex_lock(&srv.lock);
+	ban_foreach(srv.bans, guard_now_ms(), fn, arg);
+	pthread_mutex_unlock(&srv.lock);
+}
+
+static int
+server_admin_ban_add(const struct sockaddr *sa, unsigned plen, uint64_t ttl_ms)
+{
+	int rc = server_ban(sa, plen, ttl_ms, NULL);
+
+	if (rc == 0)
+		log_info("admin: ban added (/%u, %llu ms)", plen,
+		    (unsigned long long)ttl_ms);
+	return rc;
+}
+
+static int
+server_admin_ban_remove(const struct sockaddr *sa, unsigned plen)
+{
+	int rc;
+
+	pthread_mutex_lock(&srv.lock);
+	rc = ban_remove_prefix(srv.bans, sa, plen);
+	pthread_mutex_unlock(&srv.lock);
+	if (rc)
+		log_info("admin: ban removed (/%u)", plen);
+	return rc;
+}
+
+static const struct admin_ops server_admin_ops = {
+	.metrics = server_admin_metrics,
+	.ban_list = server_admin_ban_list,
+	.ban_add = server_admin_ban_add,
+	.ban_remove = server_admin_ban_remove,
+};
+
+/* server_admin_open() starts the admin listener of conf.  NULL: off or error. */
+static struct admin *
+server_admin_open(const struct conf *conf, int *err)
+{
+	struct admin *a;
+
+	*err = 0;
+	if (conf->admin_addrlen == 0)
+		return NULL;
+	a = admin_new(srv.base, (const struct sockaddr *)&conf->admin_addr,
+	    conf->admin_addrlen, conf->admin_listen, &server_admin_ops);
+	if (a == NULL) {
+		*err = 1;
+		return NULL;
+	}
+	log_info("admin listener on %s", conf->admin_listen);
+	return a;
+}
+
+/* ---- reload ---------------------------------------------------------------- */
+
+/* Settings a reload cannot change: said once, kept until restart. */
+static void
+server_reload_warn(const struct conf *o, const struct conf *n)
+{
+	static const struct {
+		const char	*name;
+		size_t		 off;
+	} keys[] = {
+		{ "workers", offsetof(struct conf, workers) },
+		{ "ban_table_size", offsetof(struct conf, ban_table_size) },
+		{ "ban_prefix_v4", offsetof(struct conf, ban_prefix_v4) },
+		{ "ban_prefix_v6", offsetof(struct conf, ban_prefix_v6) },
+		{ "client_table_size", offsetof(struct conf, client_table_size) },
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
+		if (*(const uint32_t *)((const char *)o + keys[i].off) !=
+		    *(const uint32_t *)((const char *)n + keys[i].off))
+			log_warn("reload: %s changed: takes effect at the next "
+			    "start", keys[i].name);
+}
+
+/*
+ * server_reload() re-reads the configuration file.  On any error h2guard
+ * goes on with the configuration in force.  The listening sockets of
+ * addresses still configured are kept (no connection is refused while
+ * reloading), the ban table is kept, and open connections finish under the
+ * configuration they were accepted under.
+ */
+static void
+server_reload(void)
+{
+	struct conf	*conf, *old = srv.gen->conf;
+	SSL_CTX		*ctx;
+	struct gen	*g, *oldg;
+	struct lsock	*ls, *next, *added = NULL;
+	struct admin	*admin = NULL;
+	const struct conf_listen *cl;
+	char		*errors, *line, *save;
+	int		 admin_changed, err;
+
+	log_info("reload: reading %s", old->path);
+	if (server_load(old->path, &conf, &ctx, &errors) < 0) {
+		for (line = strtok_r(errors, "\n", &save); line != NULL;
+		    line = strtok_r(NULL, "\n", &save))
+			log_err("reload: %s", line);
+		free(errors);
+		log_err("reload failed: going on with the configuration in "
+		    "force");
+		srv.reload_failures++;
+		return;
+	}
+	server_reload_warn(old, conf);
+	/* New addresses are bound before anything changes. */
+	SLIST_FOREACH(ls, &srv.lsocks, link)
+		ls->keep = 0;
+	STAILQ_FOREACH(cl, &conf->listens, link) {
+		SLIST_FOREACH(ls, &srv.lsocks, link)
+			if (server_same_addr(&ls->addr, ls->addrlen, &cl->addr,
+			    cl->addrlen))
+				break;
+		if (ls != NULL) {
+			ls->keep = 1;
+			continue;
+		}
+		if ((ls = lsock_new(cl)) == NULL)
+			goto out_fail;
+		ls->keep = 1;
+		SLIST_NEXT(ls, link) = added;
+		added = ls;
+	}
+	admin_changed = !server_same_addr(&old->admin_addr, old->admin_addrlen,
+	    &conf->admin_addr, conf->admin_addrlen);
+	if (admin_changed && srv.admin != NULL) {
+		/* The same port may be kept under another spelling. */
+		admin_free(srv.admin);
+		srv.admin = NULL;
+	}
+	if (admin_changed && (admin = server_admin_open(conf, &err)) == NULL &&
+	    err)
+		goto out_fail_admin;
+	if (server_logs_open(conf) < 0)
+		goto out_fail_admin;
+	if ((g = gen_new(conf, ctx)) == NULL) {
+		log_err("reload: out of memory");
+		goto out_fail_admin;
+	}
+	if (admin_changed)
+		srv.admin = admin;
+	pthread_mutex_lock(&srv.lock);
+	oldg = srv.gen;
+	srv.gen = g;
+	while ((ls = SLIST_FIRST(&srv.lsocks)) != NULL && !ls->keep) {
+		/* The workers close their sockets of it. */
+		SLIST_REMOVE_HEAD(&srv.lsocks, link);
+		lsock_free(ls, 0);
+	}
+	for (; ls != NULL; ls = next) {
+		while ((next = SLIST_NEXT(ls, link)) != NULL && !next->keep) {
+			SLIST_NEXT(ls, link) = SLIST_NEXT(next, link);
+			lsock_free(next, 0);
+		}
+	}
+	for (ls = added; ls != NULL; ls = next) {
+		next = SLIST_NEXT(ls, link);
+		SLIST_INSERT_HEAD(&srv.lsocks, ls, link);
+	}
+	pthread_mutex_unlock(&srv.lock);
+	gen_unref(oldg);
+	log_level = srv.gen->conf->log_level;
+	srv.reloads++;
+	server_post_all(WK_RELOAD);
+	log_info("reload: configuration generation %llu in force",
+	    (unsigned long long)g->id);
+	return;
+
+out_fail_admin:
+	if (admin_changed) {
+		admin_free(admin);
+		/* Back to the old admin listener, if there was one. */
+		srv.admin = server_admin_open(old, &err);
+	}
+out_fail:
+	for (ls = added; ls != NULL; ls = next) {
+		next = SLIST_NEXT(ls, link);
+		lsock_free(ls, 1);
+	}
+	SSL_CTX_free(ctx);
+	conf_free(conf);
+	log_err("reload failed: going on with the configuration in force");
+	srv.reload_failures++;
+}
+
+/* ---- signals and stop ---------------------------------------------------- */
+
+static void
+server_stop_timeout_cb(evutil_socket_t fd, short what, void *arg)
+{
+	log_warn("shutdown_timeout: closing the connections still open");
+	server_post_all(WK_KILL);
+}
+
+/*
+ * server_stop() stops gracefully: the workers stop accepting, send GOAWAY
+ * to their HTTP/2 connections and finish the requests in flight; after
+ * shutdown_timeout (or a second signal) what is left is closed.
+ */
+static void
+server_stop(int sig)
+{
+	struct timeval tv;
+
+	if (srv.stopping) {
+		log_info("signal %d: closing every connection now", sig);
+		server_post_all(WK_KILL);
+		return;
+	}
+	srv.stopping = 1;
+	log_info("signal %d: stopping, in-flight requests have %u ms", sig,
+	    srv.gen->conf->shutdown_timeout);
+	tv.tv_sec = srv.gen->conf->shutdown_timeout / 1000;
+	tv.tv_usec = (srv.gen->conf->shutdown_timeout % 1000) * 1000;
+	evtimer_add(srv.stop_ev, &tv);
+	server_post_all(WK_STOP);
+}
+
+static void
 server_signal_cb(evutil_socket_t sig, short what, void *arg)
 {
-	log_info("signal %d: stopping", (int)sig);
-	event_base_loopexit(srv.base, NULL);
+	switch (sig) {
+	case SIGHUP:
+		if (!srv.stopping)
+			server_reload();
+		break;
+	case SIGUSR1:
+		log_info("signal %d: reopening the log files", (int)sig);
+		server_logs_open(srv.gen->conf);
+		break;
+	default:
+		server_stop((int)sig);
+		break;
+	}
+}
+
+/* ---- init, run, free ------------------------------------------------------ */
+
+static unsigned
+server_ncpus(void)
+{
+	cpu_set_t	set;
+	long		n;
+
+	if (sched_getaffinity(0, sizeof(set), &set) == 0 && CPU_COUNT(&set) > 0)
+		return (unsigned)CPU_COUNT(&set);
+	n = sysconf(_SC_NPROCESSORS_ONLN);
+	return n > 0 ? (unsigned)n : 1;
 }
 
 int
 server_init(struct conf *conf, SSL_CTX *ssl_ctx)
 {
-	static const struct timeval	 ban_expire_tv = { 10, 0 };
-	const struct conf_listen	*cl;
+	static const int	 sigs[4] = { SIGINT, SIGTERM, SIGHUP, SIGUSR1 };
+	static const struct timeval ban_expire_tv = { 10, 0 };
+	const struct conf_listen *cl;
+	struct lsock		*ls;
+	struct timeval		 tv;
+	unsigned		 i;
+	int			 err;
 
-	srv.conf = conf;
-	srv.ssl_ctx = ssl_ctx;
-	SLIST_INIT(&srv.listeners);
-	TAILQ_INIT(&srv.conns);
+	srv.ban_log_fd = srv.access_log_fd = -1;
+	SLIST_INIT(&srv.lsocks);
+	pthread_mutex_init(&srv.lock, NULL);
+	if ((srv.gen = gen_new(conf, ssl_ctx)) == NULL) {
+		SSL_CTX_free(ssl_ctx);
+		conf_free(conf);
+		log_err("out of memory");
+		return -1;
+	}
+	gettimeofday(&tv, NULL);
+	srv.start_time = (double)tv.tv_sec + (double)tv.tv_usec / 1e6;
 	log_level = conf->log_level;
 	signal(SIGPIPE, SIG_IGN);
-	if ((srv.base = event_base_new()) == NULL) {
+	if (evthread_use_pthreads() < 0 || (srv.base = event_base_new()) == NULL) {
 		log_err("cannot create the event loop");
 		return -1;
 	}
-	srv.ban_log_fd = -1;
-	if ((srv.ups = ups_pool_new(srv.base, conf)) == NULL ||
+	srv.nworkers = conf->workers ? conf->workers : server_ncpus();
+	if ((srv.workers = calloc(srv.nworkers, sizeof(*srv.workers))) == NULL ||
 	    (srv.bans = ban_new(conf->ban_table_size, conf->ban_prefix_v4,
 	    conf->ban_prefix_v6)) == NULL ||
 	    (srv.clients = clients_new(conf->client_table_size,
@@ -137,94 +976,148 @@ server_init(struct conf *conf, SSL_CTX *ssl_ctx)
 		log_err("out of memory");
 		return -1;
 	}
-	if (server_open_ban_log(conf) < 0)
-		return -1;
-	STAILQ_FOREACH(cl, &conf->listens, link) {
-		struct listener	*l;
-		evutil_socket_t	 fd;
-
-		if ((fd = server_bind(cl)) < 0)
-			return -1;
-		if ((l = calloc(1, sizeof(*l))) == NULL) {
-			close(fd);
+	for (i = 0; i < srv.nworkers; i++)
+		if (worker_init(&srv.workers[i], i) < 0) {
 			log_err("out of memory");
 			return -1;
 		}
-		l->cl = cl;
-		l->tls = cl->tls;
-		l->evl = evconnlistener_new(srv.base, server_accept_cb, l,
-		    LEV_OPT_CLOSE_ON_FREE, -1, fd);
-		if (l->evl == NULL) {
-			close(fd);
-			free(l);
-			log_err("listen %s: cannot watch the socket", cl->name);
+	if (server_logs_open(conf) < 0 || server_ban_load(conf) < 0)
+		return -1;
+	STAILQ_FOREACH(cl, &conf->listens, link) {
+		if ((ls = lsock_new(cl)) == NULL)
 			return -1;
-		}
-		evconnlistener_set_error_cb(l->evl, server_accept_error_cb);
-		SLIST_INSERT_HEAD(&srv.listeners, l, link);
-		log_info("listening on %s%s", cl->name, cl->tls ? " (tls)" : "");
+		SLIST_INSERT_HEAD(&srv.lsocks, ls, link);
+	}
+	if ((srv.admin = server_admin_open(conf, &err)) == NULL && err)
+		return -1;
+	for (i = 0; i < srv.nworkers; i++) {
+		worker_take_gen(&srv.workers[i]);
+		if (srv.workers[i].wg == NULL)
+			return -1;
 	}
 	srv.ban_expire_ev = event_new(srv.base, -1, EV_PERSIST,
 	    server_ban_expire_cb, NULL);
-	if (srv.ban_expire_ev == NULL ||
-	    event_add(srv.ban_expire_ev, &ban_expire_tv) < 0) {
+	srv.ban_save_ev = event_new(srv.base, -1, EV_PERSIST,
+	    server_ban_save_cb, NULL);
+	srv.stop_ev = evtimer_new(srv.base, server_stop_timeout_cb, NULL);
+	tv.tv_sec = conf->ban_state_interval / 1000;
+	tv.tv_usec = (conf->ban_state_interval % 1000) * 1000;
+	if (srv.ban_expire_ev == NULL || srv.ban_save_ev == NULL ||
+	    srv.stop_ev == NULL ||
+	    event_add(srv.ban_expire_ev, &ban_expire_tv) < 0 ||
+	    event_add(srv.ban_save_ev, &tv) < 0) {
 		log_err("out of memory");
 		return -1;
 	}
-	srv.sig_int = evsignal_new(srv.base, SIGINT, server_signal_cb, NULL);
-	srv.sig_term = evsignal_new(srv.base, SIGTERM, server_signal_cb, NULL);
-	if (srv.sig_int == NULL || srv.sig_term == NULL ||
-	    evsignal_add(srv.sig_int, NULL) < 0 ||
-	    evsignal_add(srv.sig_term, NULL) < 0) {
-		log_err("cannot watch signals");
-		return -1;
-	}
+	for (i = 0; i < 4; i++)
+		if ((srv.sigs[i] = evsignal_new(srv.base, sigs[i],
+		    server_signal_cb, NULL)) == NULL ||
+		    evsignal_add(srv.sigs[i], NULL) < 0) {
+			log_err("cannot watch signals");
+			return -1;
+		}
 	return 0;
 }
 
 int
 server_run(void)
 {
-	event_base_dispatch(srv.base);
+	struct metrics	 m;
+	sigset_t	 all, old;
+	unsigned	 i, j, started = 0;
+
+	/* Signals are for the main thread: workers block them all. */
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &old);
+	srv.running = srv.nworkers;
+	for (i = 0; i < srv.nworkers; i++, started++)
+		if (pthread_create(&srv.workers[i].thread, NULL, worker_main,
+		    &srv.workers[i]) != 0) {
+			log_err("cannot start worker %u", i);
+			break;
+		}
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	log_info("h2guard %s started, %u worker%s", PACKAGE_VERSION,
+	    srv.nworkers, srv.nworkers == 1 ? "" : "s");
+	if (started < srv.nworkers) {
+		__atomic_sub_fetch(&srv.running, srv.nworkers - started,
+		    __ATOMIC_ACQ_REL);
+		server_post_all(WK_KILL);
+	} else {
+		event_base_dispatch(srv.base);
+	}
+	for (i = 0; i < started; i++)
+		pthread_join(srv.workers[i].thread, NULL);
+	server_ban_save();
+	memset(&m, 0, sizeof(m));
+	for (i = 0; i < srv.nworkers; i++) {
+		const struct metrics *w = &srv.workers[i].m;
+
+		m.conns_accepted += w->conns_accepted;
+		m.accept_banned += w->accept_banned;
+		m.accept_limited += w->accept_limited;
+		m.accept_proxy_errors += w->accept_proxy_errors;
+		m.bans += w->bans;
+		m.floods += w->floods;
+		for (j = 0; j < METRICS_STATUS_CLASSES; j++)
+			m.requests[j] += w->requests[j];
+	}
 	log_info("stopped: %llu connections accepted, %llu closed at accept "
-	    "(%llu banned addresses, %llu client_conn_rate), %llu torn down by "
-	    "ban rules, %llu by flood limits",
-	    (unsigned long long)srv.stats.accepted,
-	    (unsigned long long)(srv.stats.accept_drops +
-	    srv.stats.accept_limited),
-	    (unsigned long long)srv.stats.accept_drops,
-	    (unsigned long long)srv.stats.accept_limited,
-	    (unsigned long long)srv.stats.bans,
-	    (unsigned long long)srv.stats.floods);
-	return 0;
+	    "(%llu banned addresses, %llu client_conn_rate, %llu bad PROXY "
+	    "headers), %llu torn down by ban rules, %llu by flood limits, "
+	    "%llu requests",
+	    (unsigned long long)m.conns_accepted,
+	    (unsigned long long)(m.accept_banned + m.accept_limited +
+	    m.accept_proxy_errors),
+	    (unsigned long long)m.accept_banned,
+	    (unsigned long long)m.accept_limited,
+	    (unsigned long long)m.accept_proxy_errors,
+	    (unsigned long long)m.bans, (unsigned long long)m.floods,
+	    (unsigned long long)(m.requests[0] + m.requests[1] +
+	    m.requests[2] + m.requests[3] + m.requests[4] + m.requests[5]));
+	return started == srv.nworkers ? 0 : 1;
 }
 
 void
 server_free(void)
 {
-	struct listener *l;
+	struct lsock	*ls;
+	unsigned	 i;
 
-	while (!TAILQ_EMPTY(&srv.conns))
-		conn_close(TAILQ_FIRST(&srv.conns));
-	while ((l = SLIST_FIRST(&srv.listeners)) != NULL) {
-		SLIST_REMOVE_HEAD(&srv.listeners, link);
-		evconnlistener_free(l->evl);
-		free(l);
+	for (i = 0; srv.workers != NULL && i < srv.nworkers; i++) {
+		wk = &srv.workers[i];
+		worker_free(wk);
 	}
-	if (srv.sig_int)
-		event_free(srv.sig_int);
-	if (srv.sig_term)
-		event_free(srv.sig_term);
+	wk = NULL;
+	free(srv.workers);
+	while ((ls = SLIST_FIRST(&srv.lsocks)) != NULL) {
+		SLIST_REMOVE_HEAD(&srv.lsocks, link);
+		/* Sockets no worker took are still ours. */
+		lsock_free(ls, 0);
+	}
+	admin_free(srv.admin);
+	for (i = 0; i < 4; i++)
+		if (srv.sigs[i])
+			event_free(srv.sigs[i]);
 	if (srv.ban_expire_ev)
 		event_free(srv.ban_expire_ev);
+	if (srv.ban_save_ev)
+		event_free(srv.ban_save_ev);
+	if (srv.stop_ev)
+		event_free(srv.stop_ev);
 	if (srv.ban_log_fd > STDERR_FILENO)
 		close(srv.ban_log_fd);
+	if (srv.access_log_fd > STDERR_FILENO)
+		close(srv.access_log_fd);
+	for (i = 0; i < nretired; i++)
+		close(retired_fds[i]);
+	nretired = 0;
 	ban_free(srv.bans);
 	clients_free(srv.clients);
-	ups_pool_free(srv.ups);
+	metrics_free_rules();
 	if (srv.base)
 		event_base_free(srv.base);
-	SSL_CTX_free(srv.ssl_ctx);
-	conf_free(srv.conf);
+	gen_unref(srv.gen);
+	pthread_mutex_destroy(&srv.lock);
 	memset(&srv, 0, sizeof(srv));
 }

@@ -27,6 +27,7 @@
 
 #include "proxy/conf.h"
 #include "proxy/log.h"
+#include "proxy/metrics.h"
 #include "proxy/upstream.h"
 
 struct ups_server {
@@ -51,6 +52,7 @@ struct ups_pool {
 	struct timeval		 idle_tv;
 	uint32_t		 keepalive;	/* max idle connections per server */
 	uint32_t		 max_conns;	/* max open connections per server */
+	int			 trust_fwd;	/* keep incoming forwarding fields */
 };
 
 enum uc_state {
@@ -138,6 +140,7 @@ ups_pool_new(struct event_base *base, const struct conf *conf)
 	tv_from_ms(&pool->idle_tv, conf->upstream_idle_timeout);
 	pool->keepalive = conf->upstream_keepalive;
 	pool->max_conns = conf->upstream_max_connections;
+	pool->trust_fwd = conf->forwarded_headers == CONF_FWD_TRUST;
 	STAILQ_FOREACH(cu, &conf->upstreams, link) {
 		struct ups_server *s = &pool->servers[pool->nservers];
 
@@ -206,19 +209,82 @@ ups_pool_free(struct ups_pool *pool)
 /* ---- serializing the request head ------------------------------------ */
 
 static int
-ur_skip_field(const struct http_req *req, const struct hdr *h)
+ur_is_forwarding(const char *name)
+{
+	return strcmp(name, "x-forwarded-for") == 0 ||
+	    strcmp(name, "x-forwarded-proto") == 0 ||
+	    strcmp(name, "forwarded") == 0;
+}
+
+static int
+ur_skip_field(const struct ups_req *ur, const struct http_req *req,
+    const struct hdr *h)
 {
 	static const char *const ours[] = {
-		"host", "content-length", "expect", "x-forwarded-for",
-		"x-forwarded-proto", "cookie",
+		"host", "content-length", "expect", "cookie",
 	};
 	size_t i;
 
 	for (i = 0; i < sizeof(ours) / sizeof(ours[0]); i++)
 		if (strcmp(h->name, ours[i]) == 0)
 			return 1;
+	/* Trusted, Forwarded passes; X-Forwarded-* are rewritten below. */
+	if (ur_is_forwarding(h->name) &&
+	    (!ur->pool->trust_fwd || h->name[0] == 'x'))
+		return 1;
 	return hdr_hop_by_hop(h->name, h->nlen) ||
 	    hdr_in_connection(&req->headers, h->name, h->nlen);
+}
+
+/*
+ * ur_add_joined() appends "Name: " and the values of every field name of
+ * req (joined by sep), returning how many there were (-1: out of memory).
+ * Nothing is appended when there is none.
+ */
+static int
+ur_add_joined(struct evbuffer *b, const struct http_req *req,
+    const char *name, const char *Name, const char *sep)
+{
+	uint32_t	i;
+	int		n = 0;
+
+	for (i = 0; i < req->headers.n; i++) {
+		const struct hdr *h = &req->headers.v[i];
+
+		if (strcmp(h->name, name) != 0)
+			continue;
+		if ((n++ ? evbuffer_add(b, sep, strlen(sep)) :
+		    evbuffer_add_printf(b, "%s: ", Name) < 0) ||
+		    evbuffer_add(b, h->value, h->vlen))
+			return -1;
+	}
+	return n;
+}
+
+/*
+ * ur_add_forwarding() writes X-Forwarded-For and X-Forwarded-Proto: ours
+ * alone, or, with forwarded_headers trust, the client's address appended
+ * to the incoming list and the incoming protocol kept.
+ */
+static int
+ur_add_forwarding(struct ups_req *ur, struct evbuffer *b,
+    const struct http_req *req, const char *client_addr)
+{
+	int n = 0;
+
+	if (ur->pool->trust_fwd &&
+	    (n = ur_add_joined(b, req, "x-forwarded-for", "X-Forwarded-For",
+	    ", ")) < 0)
+		return -1;
+	if (evbuffer_add_printf(b, "%s%s\r\n", n ? ", " : "X-Forwarded-For: ",
+	    client_addr) < 0)
+		return -1;
+	if (ur->pool->trust_fwd &&
+	    (n = ur_add_joined(b, req, "x-forwarded-proto", "X-Forwarded-Proto",
+	    ", ")) != 0)
+		return n < 0 || evbuffer_add(b, "\r\n", 2) ? -1 : 0;
+	return evbuffer_add_printf(b, "X-Forwarded-Proto: %s\r\n",
+	    req->scheme) < 0 ? -1 : 0;
 }
 
 static int
@@ -237,7 +303,7 @@ ur_serialize(struct ups_req *ur, const struct http_req *req,
 	for (i = 0; i < req->headers.n; i++) {
 		const struct hdr *h = &req->headers.v[i];
 
-		if (ur_skip_field(req, h))
+		if (ur_skip_field(ur, req, h))
 			continue;
 		if (evbuffer_add(b, h->name, h->nlen) ||
 		    evbuffer_add(b, ": ", 2) ||
@@ -258,8 +324,7 @@ ur_serialize(struct ups_req *ur, const struct http_req *req,
 	}
 	if (ncookie && evbuffer_add(b, "\r\n", 2))
 		goto out;
-	if (evbuffer_add_printf(b, "X-Forwarded-For: %s\r\n"
-	    "X-Forwarded-Proto: %s\r\n", client_addr, req->scheme) < 0)
+	if (ur_add_forwarding(ur, b, req, client_addr) < 0)
 		goto out;
 	if (req->has_body && req->content_length >= 0) {
 		if (evbuffer_add_printf(b, "Content-Length: %lld\r\n",
@@ -288,6 +353,16 @@ out:
 
 /* ---- the request side --------------------------------------------------- */
 
+/* ur_count_error() counts a failed exchange: 504 is a timeout. */
+static void
+ur_count_error(int status)
+{
+	if (status == 504)
+		METRIC_INC(metrics_self->upstream_timeouts);
+	else
+		METRIC_INC(metrics_self->upstream_errors);
+}
+
 static void
 ur_fail_cb(evutil_socket_t fd, short what, void *arg)
 {
@@ -299,6 +374,7 @@ ur_fail_cb(evutil_socket_t fd, short what, void *arg)
 		log_info("upstream %s: no connection free in time", ur->srv->name);
 	}
 	ur->flags |= UR_F_FINISHED;
+	ur_count_error(ur->fail_status);
 	ur->ops->on_error(ur->arg, ur->fail_status);
 }
 
@@ -573,6 +649,12 @@ ups_req_pause(struct ups_req *ur, int pause)
 		bufferevent_enable(ur->uc->bev, EV_READ);
 }
 
+const char *
+ups_req_upstream(const struct ups_req *ur)
+{
+	return ur->srv != NULL ? ur->srv->name : NULL;
+}
+
 void
 ups_req_free(struct ups_req *ur)
 {
@@ -600,6 +682,7 @@ ur_error(struct ups_req *ur, int status)
 
 	ur_detach(ur, 0);
 	ur->flags |= UR_F_FINISHED;
+	ur_count_error(status);
 	ur->ops->on_error(ur->arg, keep_going ? 0 : status);
 }
 

@@ -58,7 +58,8 @@ void ups_pool_free(struct ups_pool *pool);
 /*
  * ups_req_new() serializes req's head for the upstream (Host from the
  * authority, hop-by-hop fields dropped, X-Forwarded-For client_addr and
- * X-Forwarded-Proto added) and starts sending it.  Callbacks never run from
+ * X-Forwarded-Proto added, incoming ones dropped or, with forwarded_headers
+ * trust, extended) and starts sending it.  Callbacks never run from
  * inside this call.  Returns NULL when out of memory.
  */
 struct ups_req *ups_req_new(struct ups_pool *pool, const struct http_req *req,
@@ -81,6 +82,9 @@ int ups_req_in_flight(const struct ups_req *ur);
 
 /* ups_req_pause() stops (1) or resumes (0) reading the response. */
 void ups_req_pause(struct ups_req *ur, int pause);
+
+/* ups_req_upstream() is the name of the upstream server chosen, or NULL. */
+const char *ups_req_upstream(const struct ups_req *ur);
 
 /* ups_req_free() cancels and frees; NULL is a no-op. */
 void ups_req_free(struct ups_req *ur);

@@ -481,7 +481,7 @@ for inst in (g, g2, g3):
 m = re.search(r"(\d+) torn down by ban rules, (\d+) by flood limits", g3.log())
 ok(m is not None and m.group(2) == "0", "the browser-like instance counted no flood at stop: %s"
    % (m.group(0) if m else "no stop line"))
-m = re.search(r"\((\d+) banned addresses, (\d+) client_conn_rate\), (\d+) torn down by ban rules, "
+m = re.search(r"\((\d+) banned addresses, (\d+) client_conn_rate[^)]*\), (\d+) torn down by ban rules, "
               r"(\d+) by flood limits", g.log())
 floods = len([e for e in banlog.entries() if e.get("conn", 0) != 0])
 ok(m is not None and int(m.group(4)) == floods and int(m.group(2)) > 0,

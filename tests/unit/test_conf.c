@@ -677,12 +677,58 @@ START_TEST(test_err_syntax)
 }
 END_TEST
 
+START_TEST(test_ops_keys)
+{
+	struct conf *conf;
+
+	conf = parse_ok("listen 127.0.0.1:80 proxy_protocol tls\n"
+	    "tls_certificate /c\ntls_certificate_key /k\n"
+	    "listen 127.0.0.1:81 proxy_protocol\nupstream 127.0.0.1:8000\n"
+	    "workers auto\nshutdown_timeout 5s\naccess_log /tmp/a.log\n"
+	    "admin_listen 127.0.0.1:9180\nban_state_file /tmp/b\n"
+	    "ban_state_interval 10s\nforwarded_headers trust\n");
+	ck_assert_int_eq(STAILQ_FIRST(&conf->listens)->proxy, 1);
+	ck_assert_int_eq(STAILQ_FIRST(&conf->listens)->tls, 1);
+	ck_assert_int_eq(STAILQ_NEXT(STAILQ_FIRST(&conf->listens), link)->tls, 0);
+	ck_assert_uint_eq(conf->workers, 0);
+	ck_assert_uint_eq(conf->shutdown_timeout, 5000);
+	ck_assert_str_eq(conf->access_log, "/tmp/a.log");
+	ck_assert_int_eq(conf->access_log_line, 8);
+	ck_assert_str_eq(conf->admin_listen, "127.0.0.1:9180");
+	ck_assert_int_eq(conf->admin_addr.ss_family, AF_INET);
+	ck_assert_str_eq(conf->ban_state_file, "/tmp/b");
+	ck_assert_uint_eq(conf->ban_state_interval, 10000);
+	ck_assert_int_eq(conf->forwarded_headers, CONF_FWD_TRUST);
+	conf_free(conf);
+	conf = parse_ok(MINIMAL);
+	ck_assert_uint_eq(conf->workers, 1);
+	ck_assert_uint_eq(conf->admin_addrlen, 0);
+	ck_assert_str_eq(conf->access_log, "off");
+	ck_assert_str_eq(conf->ban_state_file, "off");
+	ck_assert_int_eq(conf->forwarded_headers, CONF_FWD_STRIP);
+	conf_free(conf);
+	expect_error3("workers 0", "workers: 0 out of range (1..256)");
+	expect_error3("workers many",
+	    "workers: invalid number or \"auto\" \"many\"");
+	expect_error3("admin_listen 9180",
+	    "admin_listen: invalid ADDR:PORT or \"off\" \"9180\"");
+	expect_error3("forwarded_headers yes",
+	    "forwarded_headers: expected strip or trust");
+}
+END_TEST
+
 START_TEST(test_err_listen)
 {
-	expect_error3("listen", "listen: expected ADDR:PORT [tls]");
-	expect_error3("listen 1.2.3.4:80 ssl", "listen: expected ADDR:PORT [tls]");
-	expect_error3("listen 1.2.3.4:80 tls x",
-	    "listen: expected ADDR:PORT [tls]");
+	expect_error3("listen",
+	    "listen: expected ADDR:PORT [tls] [proxy_protocol]");
+	expect_error3("listen 1.2.3.4:80 ssl", "listen: unknown option \"ssl\" "
+	    "(expected tls, proxy_protocol)");
+	expect_error3("listen 1.2.3.4:80 tls x", "listen: unknown option \"x\" "
+	    "(expected tls, proxy_protocol)");
+	expect_error3("listen 1.2.3.4:80 tls tls", "listen: repeated option "
+	    "\"tls\" (expected tls, proxy_protocol)");
+	expect_error3("listen 1.2.3.4:80 tls proxy_protocol x",
+	    "listen: expected ADDR:PORT [tls] [proxy_protocol]");
 	expect_error3("listen 1.2.3.4", "listen: invalid address \"1.2.3.4\"");
 	expect_error3("listen localhost:80",
 	    "listen: invalid address \"localhost:80\"");
@@ -1135,6 +1181,7 @@ conf_suite(void)
 	tcase_add_test(tc, test_not_terminated);
 	tcase_add_test(tc, test_err_syntax);
 	tcase_add_test(tc, test_err_listen);
+	tcase_add_test(tc, test_ops_keys);
 	tcase_add_test(tc, test_err_upstream);
 	tcase_add_test(tc, test_err_values);
 	tcase_add_test(tc, test_err_already_set);

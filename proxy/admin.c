@@ -1,0 +1,620 @@
+/*
+ * admin.c - the admin listener: metrics and the ban table over plain HTTP,
+ * served by libevent's evhttp on the main thread.
+ *
+ * Requests and bodies are small (8 KiB of head, 1 KiB of body at most) and
+ * slow clients are dropped after ADMIN_TIMEOUT.  Answers are JSON, except
+ * the metrics; every body ends with a newline.  Addresses are taken as
+ * "ADDR[/N]": IPv4 or IPv6, the whole address without /N, host bits
+ * cleared, an IPv4-mapped IPv6 address taken as the IPv4 one.
+ */
+#ifdef HAVE_CONFIG_H
+#include "config.h"
+#endif
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <netinet/in.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
+#include <event2/listener.h>
+
+#include "proxy/admin.h"
+#include "proxy/conf.h"
+#include "proxy/log.h"
+
+#define ADMIN_BACKLOG		16
+#define ADMIN_MAX_HEADERS	(8 * 1024)	/* request line and headers */
+#define ADMIN_MAX_BODY		1024		/* a form body */
+#define ADMIN_TIMEOUT		10		/* seconds, per read or write */
+
+#define CT_METRICS	"text/plain; version=0.0.4; charset=utf-8"
+#define CT_JSON		"application/json"
+#define CT_FORM		"application/x-www-form-urlencoded"
+
+/* No HEAD: evhttp 2.1 sends the body of a HEAD response. */
+#define ALLOW_METRICS	"GET"
+#define ALLOW_BANS	"GET, POST, DELETE"
+
+/* Longest "ADDR/N" we print: an IPv6 address and "/128". */
+#define PREFIX_STRLEN	(INET6_ADDRSTRLEN + 4)
+
+struct admin {
+	struct evhttp		*http;	/* owned; owns the listening socket */
+	const struct admin_ops	*ops;	/* borrowed */
+	char			 name[128];	/* admin_listen, for logs */
+};
+
+/* Opens a nonblocking listening socket on sa; the fd, or -1 after logging. */
+static int
+admin_socket(const struct sockaddr *sa, socklen_t salen, const char *name)
+{
+	int	 fd, one = 1;
+
+	fd = socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
+	    0);
+	if (fd == -1) {
+		log_err("admin_listen %s: socket: %s", name, strerror(errno));
+		return -1;
+	}
+	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0) {
+		log_err("admin_listen %s: SO_REUSEADDR: %s", name,
+		    strerror(errno));
+		goto out_close;
+	}
+	if (bind(fd, sa, salen) != 0) {
+		log_err("admin_listen %s: bind: %s", name, strerror(errno));
+		goto out_close;
+	}
+	if (listen(fd, ADMIN_BACKLOG) != 0) {
+		log_err("admin_listen %s: listen: %s", name, strerror(errno));
+		goto out_close;
+	}
+	return fd;
+
+out_close:
+	close(fd);
+	return -1;
+}
+
+/* Appends s as a JSON string, quoted; 0 or -1. */
+static int
+json_str(struct evbuffer *b, const char *s)
+{
+	const unsigned char	*p;
+	const char		*esc;
+	char			 u[8];
+
+	if (evbuffer_add(b, "\"", 1) != 0)
+		return -1;
+	for (p = (const unsigned char *)s; *p != '\0'; p++) {
+		if (*p == '"')
+			esc = "\\\"";
+		else if (*p == '\\')
+			esc = "\\\\";
+		else if (*p < 0x20 || *p >= 0x7f) {
+			/* Bytes past ASCII too: the body stays valid UTF-8. */
+			snprintf(u, sizeof(u), "\\u%04x", *p);
+			esc = u;
+		} else {
+			if (evbuffer_add(b, p, 1) != 0)
+				return -1;
+			continue;
+		}
+		if (evbuffer_add(b, esc, strlen(esc)) != 0)
+			return -1;
+	}
+	return evbuffer_add(b, "\"", 1);
+}
+
+/* Sends code with body (may be NULL) as content type ctype. */
+static void
+admin_send(struct evhttp_request *req, int code, const char *ctype,
+    struct evbuffer *body)
+{
+	struct evkeyvalq	*h = evhttp_request_get_output_headers(req);
+
+	evhttp_add_header(h, "Content-Type", ctype);
+	evhttp_add_header(h, "Cache-Control", "no-store");
+	/* evhttp 2.1 would send a body after the head of a HEAD answer. */
+	if (evhttp_request_get_command(req) == EVHTTP_REQ_HEAD)
+		body = NULL;
+	evhttp_send_reply(req, code, NULL, body);
+}
+
+/* Sends a bare 500: no memory for a body. */
+static void
+admin_send_nomem(struct evhttp_request *req)
+{
+	evhttp_send_reply(req, HTTP_INTERNAL, NULL, NULL);
+}
+
+static void admin_error(struct evhttp_request *req, int code,
+    const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+/* Sends code with {"error":"MESSAGE"}. */
+static void
+admin_error(struct evhttp_request *req, int code, const char *fmt, ...)
+{
+	struct evbuffer	*b;
+	char		 msg[256];
+	va_list		 ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if ((b = evbuffer_new()) == NULL) {
+		admin_send_nomem(req);
+		return;
+	}
+	if (evbuffer_add_printf(b, "{\"error\":") < 0 || json_str(b, msg) != 0 ||
+	    evbuffer_add_printf(b, "}\n") < 0)
+		admin_send_nomem(req);
+	else
+		admin_send(req, code, CT_JSON, b);
+	evbuffer_free(b);
+}
+
+/* Sends 405 with the methods path allows. */
+static void
+admin_not_allowed(struct evhttp_request *req, const char *allow)
+{
+	evhttp_add_header(evhttp_request_get_output_headers(req), "Allow",
+	    allow);
+	admin_error(req, HTTP_BADMETHOD, "method not allowed");
+}
+
+/* The client's "ADDR:PORT" for logs, in buf. */
+static const char *
+admin_peer(struct evhttp_request *req, char *buf, size_t len)
+{
+	struct evhttp_connection *evcon = evhttp_request_get_connection(req);
+	char			*host = NULL;
+	ev_uint16_t		 port = 0;
+
+	if (evcon != NULL)
+		evhttp_connection_get_peer(evcon, &host, &port);
+	snprintf(buf, len, "%s:%u", host != NULL ? host : "?", port);
+	return buf;
+}
+
+/* Writes "ADDR/plen" for sa into buf (PREFIX_STRLEN); 0 or -1. */
+static int
+admin_fmt_prefix(const struct sockaddr *sa, unsigned plen, char *buf,
+    size_t len)
+{
+	const void	*a;
+	size_t		 n;
+
+	if (sa->sa_family == AF_INET)
+		a = &((const struct sockaddr_in *)(const void *)sa)->sin_addr;
+	else if (sa->sa_family == AF_INET6)
+		a = &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr;
+	else
+		return -1;
+	if (inet_ntop(sa->sa_family, a, buf, (socklen_t)len) == NULL)
+		return -1;
+	n = strlen(buf);
+	snprintf(buf + n, len - n, "/%u", plen);
+	return 0;
+}
+
+/* Clears the bits of the n-byte address a past its first plen. */
+static void
+admin_mask(uint8_t *a, size_t n, unsigned plen)
+{
+	size_t	 i;
+
+	for (i = 0; i < n; i++) {
+		if (plen >= 8) {
+			plen -= 8;
+			continue;
+		}
+		a[i] &= (uint8_t)(0xff00 >> plen);
+		plen = 0;
+	}
+}
+
+/*
+ * Parses "ADDR[/N]" into ss and *plen (see the top of the file).  Returns
+ * NULL, or what is wrong with it.
+ */
+static const char *
+admin_parse_prefix(const char *s, struct sockaddr_storage *ss, unsigned *plen)
+{
+	struct sockaddr_in	*sin = (struct sockaddr_in *)ss;
+	struct sockaddr_in6	*sin6 = (struct sockaddr_in6 *)ss;
+	const char		*slash = strchr(s, '/'), *p;
+	char			 buf[INET6_ADDRSTRLEN];
+	uint8_t			 v4[4];
+	size_t			 len = slash ? (size_t)(slash - s) : strlen(s);
+	unsigned		 max, n;
+
+	memset(ss, 0, sizeof(*ss));
+	if (len == 0 || len >= sizeof(buf))
+		return "bad address";
+	memcpy(buf, s, len);
+	buf[len] = '\0';
+	if (inet_pton(AF_INET, buf, &sin->sin_addr) == 1) {
+		sin->sin_family = AF_INET;
+		max = 32;
+	} else if (inet_pton(AF_INET6, buf, &sin6->sin6_addr) == 1) {
+		sin6->sin6_family = AF_INET6;
+		max = 128;
+	} else
+		return "bad address";
+
+	n = max;
+	if (slash != NULL) {
+		/* Digits only, no sign or space: at most 3 of them. */
+		for (n = 0, p = slash + 1; *p >= '0' && *p <= '9' &&
+		    p - slash <= 3; p++)
+			n = n * 10 + (unsigned)(*p - '0');
+		if (p == slash + 1 || *p != '\0' || n < 1 || n > max)
+			return max == 32 ? "prefix length must be 1..32" :
+			    "prefix length must be 1..128";
+	}
+
+	if (max == 128 && IN6_IS_ADDR_V4MAPPED(&sin6->sin6_addr)) {
+		if (n < 97)
+			return "prefix length of an IPv4-mapped address must "
+			    "be 97..128";
+		memcpy(v4, &sin6->sin6_addr.s6_addr[12], sizeof(v4));
+		memset(ss, 0, sizeof(*ss));
+		sin->sin_family = AF_INET;
+		memcpy(&sin->sin_addr, v4, sizeof(v4));
+		n -= 96;
+		max = 32;
+	}
+	if (max == 32)
+		admin_mask((uint8_t *)&sin->sin_addr, 4, n);
+	else
+		admin_mask(sin6->sin6_addr.s6_addr, 16, n);
+	*plen = n;
+	return NULL;
+}
+
+/*
+ * The parameters of a ban request: from the query string, else from an
+ * application/x-www-form-urlencoded body.
+ */
+struct admin_params {
+	struct evkeyvalq query;		/* owned */
+	struct evkeyvalq form;		/* owned */
+};
+
+/* Fills p from req; 0, or -1 after replying (400, 415 or 500). */
+static int
+admin_params_get(struct evhttp_request *req, struct admin_params *p)
+{
+	const char	*q = evhttp_uri_get_query(evhttp_request_get_evhttp_uri(
+	    req));
+	struct evbuffer	*in = evhttp_request_get_input_buffer(req);
+	const char	*ct;
+	char		 body[ADMIN_MAX_BODY + 1];
+	size_t		 len = evbuffer_get_length(in);
+
+	TAILQ_INIT(&p->query);
+	TAILQ_INIT(&p->form);
+	if (q != NULL && evhttp_parse_query_str(q, &p->query) != 0) {
+		admin_error(req, HTTP_BADREQUEST, "bad query string");
+		return -1;
+	}
+	if (len == 0)
+		return 0;
+	ct = evhttp_find_header(evhttp_request_get_input_headers(req),
+	    "Content-Type");
+	if (ct != NULL && (strncasecmp(ct, CT_FORM, strlen(CT_FORM)) != 0 ||
+	    (ct[strlen(CT_FORM)] != '\0' && ct[strlen(CT_FORM)] != ';' &&
+	    ct[strlen(CT_FORM)] != ' '))) {
+		evhttp_clear_headers(&p->query);
+		admin_error(req, 415, "a body must be " CT_FORM);
+		return -1;
+	}
+	/* evhttp refused longer bodies (413); a NUL would end it early. */
+	if (len > ADMIN_MAX_BODY)
+		len = ADMIN_MAX_BODY;
+	evbuffer_copyout(in, body, len);
+	body[len] = '\0';
+	while (len > 0 && (body[len - 1] == '\n' || body[len - 1] == '\r'))
+		body[--len] = '\0';
+	if (evhttp_parse_query_str(body, &p->form) != 0) {
+		evhttp_clear_headers(&p->query);
+		admin_error(req, HTTP_BADREQUEST, "bad form body");
+		return -1;
+	}
+	return 0;
+}
+
+static const char *
+admin_param(struct admin_params *p, const char *key)
+{
+	const char	*v;
+
+	if ((v = evhttp_find_header(&p->query, key)) != NULL)
+		return v;
+	return evhttp_find_header(&p->form, key);
+}
+
+static void
+admin_params_free(struct admin_params *p)
+{
+	evhttp_clear_headers(&p->query);
+	evhttp_clear_headers(&p->form);
+}
+
+static void
+admin_metrics(struct admin *a, struct evhttp_request *req)
+{
+	struct evbuffer	*b;
+
+	if ((b = evbuffer_new()) == NULL) {
+		admin_send_nomem(req);
+		return;
+	}
+	if (a->ops->metrics(b) != 0)
+		admin_error(req, HTTP_INTERNAL, "out of memory");
+	else
+		admin_send(req, HTTP_OK, CT_METRICS, b);
+	evbuffer_free(b);
+}
+
+/* The listing of GET /bans in progress. */
+struct admin_list {
+	struct evbuffer	*b;
+	unsigned	 n;		/* bans listed so far */
+	int		 err;		/* -1: out of memory */
+};
+
+static void
+admin_list_one(void *arg, const struct sockaddr *sa, unsigned plen,
+    uint64_t left_ms)
+{
+	struct admin_list	*l = arg;
+	char			 pfx[PREFIX_STRLEN];
+
+	if (l->err != 0 || admin_fmt_prefix(sa, plen, pfx, sizeof(pfx)) != 0)
+		return;
+	if (evbuffer_add_printf(l->b, "%s{\"address\":", l->n ? "," : "") < 0 ||
+	    json_str(l->b, pfx) != 0 ||
+	    evbuffer_add_printf(l->b, ",\"ttl_ms\":%" PRIu64 "}", left_ms) < 0)
+		l->err = -1;
+	l->n++;
+}
+
+static void
+admin_bans_list(struct admin *a, struct evhttp_request *req)
+{
+	struct admin_list	 l = { NULL, 0, 0 };
+
+	if ((l.b = evbuffer_new()) == NULL) {
+		admin_send_nomem(req);
+		return;
+	}
+	if (evbuffer_add_printf(l.b, "{\"bans\":[") < 0)
+		l.err = -1;
+	else
+		a->ops->ban_list(admin_list_one, &l);
+	if (l.err == 0 && evbuffer_add_printf(l.b, "]}\n") < 0)
+		l.err = -1;
+	if (l.err != 0)
+		admin_error(req, HTTP_INTERNAL, "out of memory");
+	else
+		admin_send(req, HTTP_OK, CT_JSON, l.b);
+	evbuffer_free(l.b);
+}
+
+/*
+ * Reads the address parameter of p into ss, *plen and pfx (its text);
+ * 0, or -1 after replying 400.
+ */
+static int
+admin_address(struct evhttp_request *req, struct admin_params *p,
+    struct sockaddr_storage *ss, unsigned *plen, char *pfx, size_t len)
+{
+	const char	*s, *err;
+
+	if ((s = admin_param(p, "address")) == NULL) {
+		admin_error(req, HTTP_BADREQUEST, "missing address");
+		return -1;
+	}
+	if ((err = admin_parse_prefix(s, ss, plen)) != NULL) {
+		admin_error(req, HTTP_BADREQUEST, "%s: %s", err, s);
+		return -1;
+	}
+	if (admin_fmt_prefix((struct sockaddr *)ss, *plen, pfx, len) != 0) {
+		admin_error(req, HTTP_INTERNAL, "cannot format address");
+		return -1;
+	}
+	return 0;
+}
+
+static void
+admin_bans_add(struct admin *a, struct evhttp_request *req)
+{
+	struct admin_params	 p;
+	struct sockaddr_storage	 ss;
+	struct evbuffer		*b;
+	const char		*s;
+	char			 pfx[PREFIX_STRLEN], peer[PREFIX_STRLEN + 8];
+	uint64_t		 ttl;
+	unsigned		 plen;
+	int			 rc;
+
+	if (admin_params_get(req, &p) != 0)
+		return;
+	if (admin_address(req, &p, &ss, &plen, pfx, sizeof(pfx)) != 0)
+		goto out;
+	if ((s = admin_param(&p, "ttl")) == NULL) {
+		admin_error(req, HTTP_BADREQUEST, "missing ttl");
+		goto out;
+	}
+	if ((rc = conf_parse_duration(s, &ttl)) != 0 || ttl == 0) {
+		admin_error(req, HTTP_BADREQUEST, "%s: %s",
+		    rc == -ERANGE ? "ttl out of range" : "bad ttl (a positive "
+		    "duration: 500ms, 10s, 5m, 1h, 2d)", s);
+		goto out;
+	}
+	rc = a->ops->ban_add((struct sockaddr *)&ss, plen, ttl);
+	if (rc == -ENOMEM) {
+		admin_error(req, HTTP_INTERNAL, "out of memory");
+		goto out;
+	}
+	if (rc != 0) {
+		admin_error(req, HTTP_BADREQUEST, "the ban table cannot hold "
+		    "%s (prefix shorter than it allows?)", pfx);
+		goto out;
+	}
+	log_info("admin %s: banned %s for %" PRIu64 " ms",
+	    admin_peer(req, peer, sizeof(peer)), pfx, ttl);
+	if ((b = evbuffer_new()) == NULL) {
+		admin_send_nomem(req);
+		goto out;
+	}
+	if (evbuffer_add_printf(b, "{\"banned\":") < 0 || json_str(b, pfx) ||
+	    evbuffer_add_printf(b, ",\"ttl_ms\":%" PRIu64 "}\n", ttl) < 0)
+		admin_send_nomem(req);
+	else
+		admin_send(req, HTTP_OK, CT_JSON, b);
+	evbuffer_free(b);
+out:
+	admin_params_free(&p);
+}
+
+static void
+admin_bans_remove(struct admin *a, struct evhttp_request *req)
+{
+	struct admin_params	 p;
+	struct sockaddr_storage	 ss;
+	struct evbuffer		*b;
+	char			 pfx[PREFIX_STRLEN], peer[PREFIX_STRLEN + 8];
+	unsigned		 plen;
+
+	if (admin_params_get(req, &p) != 0)
+		return;
+	if (admin_address(req, &p, &ss, &plen, pfx, sizeof(pfx)) != 0)
+		goto out;
+	if (a->ops->ban_remove((struct sockaddr *)&ss, plen) == 0) {
+		admin_error(req, HTTP_NOTFOUND, "not banned");
+		goto out;
+	}
+	log_info("admin %s: lifted the ban of %s",
+	    admin_peer(req, peer, sizeof(peer)), pfx);
+	if ((b = evbuffer_new()) == NULL) {
+		admin_send_nomem(req);
+		goto out;
+	}
+	if (evbuffer_add_printf(b, "{\"removed\":") < 0 || json_str(b, pfx) ||
+	    evbuffer_add_printf(b, "}\n") < 0)
+		admin_send_nomem(req);
+	else
+		admin_send(req, HTTP_OK, CT_JSON, b);
+	evbuffer_free(b);
+out:
+	admin_params_free(&p);
+}
+
+static void
+admin_handle(struct evhttp_request *req, void *arg)
+{
+	struct admin		*a = arg;
+	const struct evhttp_uri	*uri = evhttp_request_get_evhttp_uri(req);
+	const char		*path = uri ? evhttp_uri_get_path(uri) : NULL;
+	enum evhttp_cmd_type	 m = evhttp_request_get_command(req);
+
+	if (path == NULL)
+		admin_error(req, HTTP_NOTFOUND, "not found");
+	else if (strcmp(path, "/metrics") == 0) {
+		if (m == EVHTTP_REQ_GET)
+			admin_metrics(a, req);
+		else
+			admin_not_allowed(req, ALLOW_METRICS);
+	} else if (strcmp(path, "/bans") == 0) {
+		if (m == EVHTTP_REQ_GET)
+			admin_bans_list(a, req);
+		else if (m == EVHTTP_REQ_POST)
+			admin_bans_add(a, req);
+		else if (m == EVHTTP_REQ_DELETE)
+			admin_bans_remove(a, req);
+		else
+			admin_not_allowed(req, ALLOW_BANS);
+	} else
+		admin_error(req, HTTP_NOTFOUND, "not found");
+}
+
+struct admin *
+admin_new(struct event_base *base, const struct sockaddr *sa,
+    socklen_t salen, const char *name, const struct admin_ops *ops)
+{
+	struct admin		*a;
+	struct evconnlistener	*evl;
+	int			 fd;
+
+	if ((a = calloc(1, sizeof(*a))) == NULL) {
+		log_err("admin_listen %s: out of memory", name);
+		return NULL;
+	}
+	snprintf(a->name, sizeof(a->name), "%s", name);
+	a->ops = ops;
+	if ((a->http = evhttp_new(base)) == NULL) {
+		log_err("admin_listen %s: out of memory", name);
+		goto out_free;
+	}
+	/*
+	 * Every method reaches admin_handle, which answers 405 with Allow;
+	 * evhttp answers 501 to the others (TRACE, CONNECT).
+	 */
+	evhttp_set_allowed_methods(a->http, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD |
+	    EVHTTP_REQ_POST | EVHTTP_REQ_DELETE | EVHTTP_REQ_PUT |
+	    EVHTTP_REQ_PATCH | EVHTTP_REQ_OPTIONS);
+	evhttp_set_max_headers_size(a->http, ADMIN_MAX_HEADERS);
+	evhttp_set_max_body_size(a->http, ADMIN_MAX_BODY);
+	evhttp_set_timeout(a->http, ADMIN_TIMEOUT);
+	evhttp_set_gencb(a->http, admin_handle, a);
+
+	if ((fd = admin_socket(sa, salen, name)) == -1)
+		goto out_free_http;
+	/*
+	 * Our own listener rather than evhttp_accept_socket_with_handle(),
+	 * whose failures may or may not have closed fd.  Backlog 0: already
+	 * listening.
+	 */
+	evl = evconnlistener_new(base, NULL, NULL,
+	    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, 0, fd);
+	if (evl == NULL) {
+		log_err("admin_listen %s: cannot make a listener", name);
+		close(fd);
+		goto out_free_http;
+	}
+	if (evhttp_bind_listener(a->http, evl) == NULL) {
+		log_err("admin_listen %s: out of memory", name);
+		evconnlistener_free(evl);	/* closes fd */
+		goto out_free_http;
+	}
+	return a;
+
+out_free_http:
+	evhttp_free(a->http);
+out_free:
+	free(a);
+	return NULL;
+}
+
+void
+admin_free(struct admin *a)
+{
+	if (a == NULL)
+		return;
+	evhttp_free(a->http);	/* and the listener, which closes the socket */
+	free(a);
+}
