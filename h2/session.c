@@ -139,7 +139,7 @@ h2s_stream_new(struct h2s_session *s, int32_t id)
 	st->id = id;
 	st->req.content_length = -1;
 	st->req.proto = PROTO_H2;
-	st->start_us = alog_now_us();
+	st->start_us = guard_now_us();
 	TAILQ_INSERT_TAIL(&s->streams, st, link);
 	s->nstreams++;
 	return st;

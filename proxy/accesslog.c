@@ -5,27 +5,18 @@
 
 #include <errno.h>
 #include <string.h>
-#include <time.h>
 
 #include <event2/buffer.h>
 #include <event2/event.h>
 
 #include "proxy/accesslog.h"
 #include "proxy/conn.h"
+#include "proxy/guard.h"
 #include "proxy/log.h"
 #include "proxy/metrics.h"
 #include "proxy/server.h"
 
 #define ALOG_FIELD_MAX	1024	/* bytes of a method, authority or path */
-
-uint64_t
-alog_now_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
-}
 
 void
 alog_flush(struct worker *w)
@@ -78,7 +69,7 @@ alog_request(struct conn *c, const struct alog_rec *r)
 {
 	static const struct timeval flush_tv = { 0, ALOG_FLUSH_MS * 1000 };
 	struct evbuffer	*b = wk->alog;
-	uint64_t	 us = alog_now_us() - r->start_us;
+	uint64_t	 us = guard_now_us() - r->start_us;
 	const char	*sep;
 
 	if (c->flags & CONN_F_BANNED)

@@ -28,11 +28,8 @@ struct alog_rec {
 	uint64_t		 bytes_in;	/* request body bytes received */
 	uint64_t		 bytes_out;	/* response body bytes sent */
 	const char		*upstream;	/* borrowed; NULL: none */
-	uint64_t		 start_us;	/* alog_now_us() at its head */
+	uint64_t		 start_us;	/* guard_now_us() at its head */
 };
-
-/* alog_now_us() is the monotonic clock in microseconds. */
-uint64_t alog_now_us(void);
 
 /*
  * alog_request() counts a finished request of c (metrics) and logs it when

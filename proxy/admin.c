@@ -139,6 +139,25 @@ admin_send_nomem(struct evhttp_request *req)
 	evhttp_send_reply(req, HTTP_INTERNAL, NULL, NULL);
 }
 
+/* Sends 200 with {"KEY":"PREFIX"TAIL} (TAIL: more members, or ""). */
+static void
+admin_send_done(struct evhttp_request *req, const char *key, const char *pfx,
+    const char *tail)
+{
+	struct evbuffer *b;
+
+	if ((b = evbuffer_new()) == NULL) {
+		admin_send_nomem(req);
+		return;
+	}
+	if (evbuffer_add_printf(b, "{\"%s\":", key) < 0 || json_str(b, pfx) ||
+	    evbuffer_add_printf(b, "%s}\n", tail) < 0)
+		admin_send_nomem(req);
+	else
+		admin_send(req, HTTP_OK, CT_JSON, b);
+	evbuffer_free(b);
+}
+
 static void admin_error(struct evhttp_request *req, int code,
     const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
@@ -444,9 +463,8 @@ admin_bans_add(struct admin *a, struct evhttp_request *req)
 {
 	struct admin_params	 p;
 	struct sockaddr_storage	 ss;
-	struct evbuffer		*b;
 	const char		*s;
-	char			 pfx[PREFIX_STRLEN], peer[PREFIX_STRLEN + 8];
+	char			 pfx[PREFIX_STRLEN], peer[PREFIX_STRLEN + 8], tail[48];
 	uint64_t		 ttl;
 	unsigned		 plen;
 	int			 rc;
@@ -477,16 +495,8 @@ admin_bans_add(struct admin *a, struct evhttp_request *req)
 	}
 	log_info("admin %s: banned %s for %" PRIu64 " ms",
 	    admin_peer(req, peer, sizeof(peer)), pfx, ttl);
-	if ((b = evbuffer_new()) == NULL) {
-		admin_send_nomem(req);
-		goto out;
-	}
-	if (evbuffer_add_printf(b, "{\"banned\":") < 0 || json_str(b, pfx) ||
-	    evbuffer_add_printf(b, ",\"ttl_ms\":%" PRIu64 "}\n", ttl) < 0)
-		admin_send_nomem(req);
-	else
-		admin_send(req, HTTP_OK, CT_JSON, b);
-	evbuffer_free(b);
+	snprintf(tail, sizeof(tail), ",\"ttl_ms\":%" PRIu64, ttl);
+	admin_send_done(req, "banned", pfx, tail);
 out:
 	admin_params_free(&p);
 }
@@ -496,7 +506,6 @@ admin_bans_remove(struct admin *a, struct evhttp_request *req)
 {
 	struct admin_params	 p;
 	struct sockaddr_storage	 ss;
-	struct evbuffer		*b;
 	char			 pfx[PREFIX_STRLEN], peer[PREFIX_STRLEN + 8];
 	unsigned		 plen;
 
@@ -510,16 +519,7 @@ admin_bans_remove(struct admin *a, struct evhttp_request *req)
 	}
 	log_info("admin %s: lifted the ban of %s",
 	    admin_peer(req, peer, sizeof(peer)), pfx);
-	if ((b = evbuffer_new()) == NULL) {
-		admin_send_nomem(req);
-		goto out;
-	}
-	if (evbuffer_add_printf(b, "{\"removed\":") < 0 || json_str(b, pfx) ||
-	    evbuffer_add_printf(b, "}\n") < 0)
-		admin_send_nomem(req);
-	else
-		admin_send(req, HTTP_OK, CT_JSON, b);
-	evbuffer_free(b);
+	admin_send_done(req, "removed", pfx, "");
 out:
 	admin_params_free(&p);
 }

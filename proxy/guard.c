@@ -29,12 +29,18 @@
 #define GUARD_FIELD_MAX	256	/* bytes of method or path in a log line */
 
 uint64_t
-guard_now_ms(void)
+guard_now_us(void)
 {
 	struct timespec ts;
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
+}
+
+uint64_t
+guard_now_ms(void)
+{
+	return guard_now_us() / 1000;
 }
 
 void

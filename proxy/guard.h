@@ -63,7 +63,8 @@ int guard_accept(evutil_socket_t fd, const struct sockaddr *sa);
 /* guard_linger_reset() makes close(fd) send a TCP RST (SO_LINGER 0). */
 void guard_linger_reset(evutil_socket_t fd);
 
-/* guard_now_ms() is the monotonic clock in milliseconds. */
+/* guard_now_ms() and guard_now_us() are the monotonic clock. */
 uint64_t guard_now_ms(void);
+uint64_t guard_now_us(void);
 
 #endif

@@ -110,7 +110,7 @@ h1_req_new(struct h1_conn *h)
 	r->h = h;
 	r->req.content_length = -1;
 	r->req.proto = PROTO_H1;
-	r->start_us = alog_now_us();
+	r->start_us = guard_now_us();
 	TAILQ_INSERT_TAIL(&h->reqs, r, link);
 	h->nreqs++;
 	return r;

@@ -691,12 +691,7 @@ server_admin_ban_list(admin_ban_fn *fn, void *arg)
 static int
 server_admin_ban_add(const struct sockaddr *sa, unsigned plen, uint64_t ttl_ms)
 {
-	int rc = server_ban(sa, plen, ttl_ms, NULL);
-
-	if (rc == 0)
-		log_info("admin: ban added (/%u, %llu ms)", plen,
-		    (unsigned long long)ttl_ms);
-	return rc;
+	return server_ban(sa, plen, ttl_ms, NULL);
 }
 
 static int
@@ -707,8 +702,6 @@ server_admin_ban_remove(const struct sockaddr *sa, unsigned plen)
 	pthread_mutex_lock(&srv.lock);
 	rc = ban_remove_prefix(srv.bans, sa, plen);
 	pthread_mutex_unlock(&srv.lock);
-	if (rc)
-		log_info("admin: ban removed (/%u)", plen);
 	return rc;
 }
 
