@@ -12,11 +12,11 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/time.h>
 #include <unistd.h>
 
 #include <event2/buffer.h>
-#include <event2/thread.h>
 
 #include "proxy/accesslog.h"
 #include "proxy/admin.h"
@@ -488,11 +488,42 @@ worker_kill(struct worker *w)
 	worker_done(w);
 }
 
+/*
+ * Threads wake each other through eventfds, not libevent's own locking:
+ * with it every event operation of every worker would take a lock.  Each
+ * event base is only ever touched by its own thread.
+ */
+static void
+server_wake(int fd)
+{
+	uint64_t one = 1;
+
+	if (write(fd, &one, sizeof(one)) < 0 && errno != EAGAIN)
+		log_err("eventfd: %s", strerror(errno));
+}
+
+/* server_woken() reads fd: how many wakes it counted since. */
+static uint64_t
+server_woken(int fd)
+{
+	uint64_t n;
+
+	if (read(fd, &n, sizeof(n)) != sizeof(n)) {
+		if (errno != EAGAIN)
+			log_err("eventfd: %s", strerror(errno));
+		return 0;
+	}
+	return n;
+}
+
 static void
 worker_notify_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct worker	*w = arg;
-	unsigned	 todo = __atomic_exchange_n(&w->pending, 0, __ATOMIC_ACQ_REL);
+	unsigned	 todo;
+
+	server_woken(fd);
+	todo = __atomic_exchange_n(&w->pending, 0, __ATOMIC_ACQ_REL);
 
 	if (todo & WK_RELOAD)
 		worker_take_gen(w);
@@ -509,7 +540,7 @@ static void
 worker_post(struct worker *w, unsigned what)
 {
 	__atomic_or_fetch(&w->pending, what, __ATOMIC_ACQ_REL);
-	event_active(w->notify, EV_READ, 0);
+	server_wake(w->notify_fd);
 }
 
 static void
@@ -531,8 +562,7 @@ worker_main(void *arg)
 	event_base_dispatch(w->base);
 	alog_flush(w);
 	/* The last worker out wakes the main thread up. */
-	if (__atomic_sub_fetch(&srv.running, 1, __ATOMIC_ACQ_REL) == 0)
-		event_base_loopexit(srv.base, NULL);
+	server_wake(srv.done_fd);
 	return NULL;
 }
 
@@ -543,7 +573,10 @@ worker_init(struct worker *w, unsigned idx)
 	SLIST_INIT(&w->listeners);
 	TAILQ_INIT(&w->conns);
 	if ((w->base = event_base_new()) == NULL ||
-	    (w->notify = event_new(w->base, -1, 0, worker_notify_cb, w)) == NULL ||
+	    (w->notify_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) < 0 ||
+	    (w->notify = event_new(w->base, w->notify_fd, EV_READ | EV_PERSIST,
+	    worker_notify_cb, w)) == NULL ||
+	    event_add(w->notify, NULL) < 0 ||
 	    alog_init(w) < 0)
 		return -1;
 	return 0;
@@ -559,6 +592,8 @@ worker_free(struct worker *w)
 	alog_free(w);
 	if (w->notify)
 		event_free(w->notify);
+	if (w->notify_fd > 0)
+		close(w->notify_fd);
 	if (w->base)
 		event_base_free(w->base);
 }
@@ -918,6 +953,17 @@ server_signal_cb(evutil_socket_t sig, short what, void *arg)
 	}
 }
 
+/* A worker is done: the last one ends the main loop. */
+static void
+server_done_cb(evutil_socket_t fd, short what, void *arg)
+{
+	uint64_t n = server_woken(fd);
+
+	srv.running -= n < srv.running ? (unsigned)n : srv.running;
+	if (srv.running == 0)
+		event_base_loopexit(srv.base, NULL);
+}
+
 /* ---- init, run, free ------------------------------------------------------ */
 
 static unsigned
@@ -956,7 +1002,11 @@ server_init(struct conf *conf, SSL_CTX *ssl_ctx)
 	srv.start_time = (double)tv.tv_sec + (double)tv.tv_usec / 1e6;
 	log_level = conf->log_level;
 	signal(SIGPIPE, SIG_IGN);
-	if (evthread_use_pthreads() < 0 || (srv.base = event_base_new()) == NULL) {
+	if ((srv.base = event_base_new()) == NULL ||
+	    (srv.done_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) < 0 ||
+	    (srv.done_ev = event_new(srv.base, srv.done_fd, EV_READ | EV_PERSIST,
+	    server_done_cb, NULL)) == NULL ||
+	    event_add(srv.done_ev, NULL) < 0) {
 		log_err("cannot create the event loop");
 		return -1;
 	}
@@ -1033,8 +1083,7 @@ server_run(void)
 	log_info("h2guard %s started, %u worker%s", PACKAGE_VERSION,
 	    srv.nworkers, srv.nworkers == 1 ? "" : "s");
 	if (started < srv.nworkers) {
-		__atomic_sub_fetch(&srv.running, srv.nworkers - started,
-		    __ATOMIC_ACQ_REL);
+		srv.running = started;
 		server_post_all(WK_KILL);
 	} else {
 		event_base_dispatch(srv.base);
@@ -1098,6 +1147,10 @@ server_free(void)
 		event_free(srv.ban_save_ev);
 	if (srv.stop_ev)
 		event_free(srv.stop_ev);
+	if (srv.done_ev)
+		event_free(srv.done_ev);
+	if (srv.done_fd > 0)
+		close(srv.done_fd);
 	if (srv.ban_log_fd > STDERR_FILENO)
 		close(srv.ban_log_fd);
 	if (srv.access_log_fd > STDERR_FILENO)

@@ -78,6 +78,7 @@ struct worker {
 	uint64_t		 nconns;
 	struct metrics		 m;		/* this worker's counters */
 	struct event		*notify;	/* owned: pending work */
+	int			 notify_fd;	/* owned: eventfd, written by others */
 	unsigned		 pending;	/* atomic: WK_* */
 	int			 stopping;	/* WK_STOP seen */
 	struct evbuffer		*alog;		/* owned: access log lines to write */
@@ -112,7 +113,9 @@ struct server {
 	struct event		*ban_expire_ev;	/* owned: drops expired bans */
 	struct event		*ban_save_ev;	/* owned: saves the ban table */
 	struct event		*stop_ev;	/* owned: shutdown_timeout */
-	unsigned		 running;	/* atomic: workers not yet done */
+	unsigned		 running;	/* workers not yet done */
+	int			 done_fd;	/* owned: eventfd, a worker is done */
+	struct event		*done_ev;	/* owned: reads it */
 	int			 stopping;
 	uint64_t		 next_conn_id;	/* atomic */
 	uint64_t		 reloads, reload_failures;
