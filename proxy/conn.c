@@ -275,7 +275,9 @@ conn_proxy_cb(evutil_socket_t fd, short what, void *arg)
 	}
 	conn_log(c, LOG_DEBUG, "PROXY v%d header: client %s", res.version,
 	    c->peer_str);
-	if (guard_accept(c->fd, (const struct sockaddr *)&c->peer)) {
+	/* LOCAL: the balancer's own health check, no client to judge. */
+	if (!res.local &&
+	    guard_accept(c->fd, (const struct sockaddr *)&c->peer)) {
 		c->fd = -1;	/* closed, and counted as a drop */
 		c->flags |= CONN_F_DROPPED;
 		goto out_close;
@@ -295,6 +297,7 @@ conn_accept(struct listener *lst, evutil_socket_t fd,
 
 	if ((c = calloc(1, sizeof(*c))) == NULL) {
 		evutil_closesocket(fd);
+		METRIC_INC(wk->m.conns_closed);
 		return;
 	}
 	c->id = __atomic_add_fetch(&srv.next_conn_id, 1, __ATOMIC_RELAXED);

@@ -813,8 +813,11 @@ h1_shutdown(struct h1_conn *h)
 	/* A request head not complete yet is not waited for. */
 	if (h->cur != NULL && !(h->cur->flags & R_F_HEAD_DONE))
 		h1_req_free(h->cur);
-	if ((last = TAILQ_LAST(&h->reqs, h1_reqs_head)) == NULL)
-		return -1;
+	if ((last = TAILQ_LAST(&h->reqs, h1_reqs_head)) == NULL) {
+		/* Answers may still be on their way out: close once sent. */
+		h->closing = 1;
+		return h1_pump(h);
+	}
 	if (last->flags & R_F_REQ_END) {
 		/* Else its body is still coming: see h1_on_message_complete(). */
 		last->flags |= R_F_CLOSE;

@@ -348,7 +348,7 @@ worker_free_listeners(struct worker *w)
 static void
 worker_listen(struct worker *w, const struct conf *conf)
 {
-	struct listener		*l, *next, **pp;
+	struct listener		*l, **pp;
 	struct lsock		*ls;
 	const struct conf_listen *cl;
 
@@ -384,13 +384,16 @@ worker_listen(struct worker *w, const struct conf *conf)
 		evconnlistener_set_error_cb(l->evl, worker_accept_error_cb);
 		SLIST_INSERT_HEAD(&w->listeners, l, link);
 	}
-	for (pp = &SLIST_FIRST(&w->listeners); (l = *pp) != NULL; pp = &SLIST_NEXT(l, link))
-		while (l != NULL && l->cl == NULL) {
-			next = SLIST_NEXT(l, link);
-			evconnlistener_free(l->evl);
-			free(l);
-			*pp = l = next;
+	pp = &SLIST_FIRST(&w->listeners);
+	while ((l = *pp) != NULL) {
+		if (l->cl != NULL) {
+			pp = &SLIST_NEXT(l, link);
+			continue;
 		}
+		*pp = SLIST_NEXT(l, link);
+		evconnlistener_free(l->evl);
+		free(l);
+	}
 }
 
 /*
@@ -447,8 +450,9 @@ worker_sweep(struct worker *w, const struct conn *except)
 
 	for (c = TAILQ_FIRST(&w->conns); c != NULL; c = next) {
 		next = TAILQ_NEXT(c, link);
+		/* Behind a PROXY header the client is not known yet. */
 		if (c == except || (c->flags & CONN_F_BANNED) ||
-		    c->peer.ss_family == AF_UNSPEC)
+		    c->state == CONN_PROXY)
 			continue;
 		pthread_mutex_lock(&srv.lock);
 		banned = ban_check(srv.bans, (const struct sockaddr *)&c->peer,
@@ -639,19 +643,37 @@ server_wall_ms(void)
 	return (uint64_t)tv.tv_sec * 1000 + (uint64_t)tv.tv_usec / 1000;
 }
 
-/* server_ban_save() writes the ban table to ban_state_file, if set. */
+static void
+server_ban_copy(void *arg, const struct sockaddr *sa, unsigned plen,
+    uint64_t left_ms)
+{
+	ban_add_prefix(arg, sa, plen, guard_now_ms(), left_ms);
+}
+
+/*
+ * server_ban_save() writes the ban table to ban_state_file, if set.  The
+ * workers check the table at every accept: it is copied under the lock
+ * and written (fsync included) without it.
+ */
 static void
 server_ban_save(void)
 {
 	const struct conf	*conf = srv.gen->conf;
+	struct ban_table	*copy;
 	long			 n;
 
 	if (strcmp(conf->ban_state_file, "off") == 0)
 		return;
+	if ((copy = ban_new(srv.ban_table_size, 32, 128)) == NULL) {
+		log_err("ban_state_file: out of memory");
+		return;
+	}
 	pthread_mutex_lock(&srv.lock);
-	n = ban_save(srv.bans, conf->ban_state_file, guard_now_ms(),
-	    server_wall_ms());
+	ban_foreach(srv.bans, guard_now_ms(), server_ban_copy, copy);
 	pthread_mutex_unlock(&srv.lock);
+	n = ban_save(copy, conf->ban_state_file, guard_now_ms(),
+	    server_wall_ms());
+	ban_free(copy);
 	if (n < 0)
 		log_err("ban_state_file \"%s\": cannot write: %s",
 		    conf->ban_state_file, strerror((int)-n));
@@ -1011,6 +1033,7 @@ server_init(struct conf *conf, SSL_CTX *ssl_ctx)
 		return -1;
 	}
 	srv.nworkers = conf->workers ? conf->workers : server_ncpus();
+	srv.ban_table_size = conf->ban_table_size;
 	if ((srv.workers = calloc(srv.nworkers, sizeof(*srv.workers))) == NULL ||
 	    (srv.bans = ban_new(conf->ban_table_size, conf->ban_prefix_v4,
 	    conf->ban_prefix_v6)) == NULL ||
@@ -1134,7 +1157,7 @@ server_free(void)
 	free(srv.workers);
 	while ((ls = SLIST_FIRST(&srv.lsocks)) != NULL) {
 		SLIST_REMOVE_HEAD(&srv.lsocks, link);
-		/* Sockets no worker took are still ours. */
+		/* The workers' listeners own (and closed) the sockets. */
 		lsock_free(ls, 0);
 	}
 	admin_free(srv.admin);

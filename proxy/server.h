@@ -66,7 +66,6 @@ struct listener {
 #define WK_BANS		0x02	/* tear down connections of banned addresses */
 #define WK_STOP		0x04	/* stop accepting, finish in-flight requests */
 #define WK_KILL		0x08	/* close everything now and exit */
-#define WK_REOPEN	0x10	/* flush the access log buffer */
 
 struct worker {
 	unsigned		 idx;
@@ -105,6 +104,7 @@ struct server {
 	struct worker		*workers;	/* owned [nworkers] */
 	unsigned		 nworkers;
 	struct ban_table	*bans;		/* owned: banned client addresses */
+	uint32_t		 ban_table_size;	/* its size, set at start */
 	struct client_table	*clients;	/* owned: per client address rates */
 	int			 ban_log_fd;	/* owned unless stderr; -1: off */
 	int			 access_log_fd;	/* owned unless stderr; -1: off */

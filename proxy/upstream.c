@@ -251,7 +251,9 @@ ur_add_joined(struct evbuffer *b, const struct http_req *req,
 	for (i = 0; i < req->headers.n; i++) {
 		const struct hdr *h = &req->headers.v[i];
 
-		if (strcmp(h->name, name) != 0)
+		/* Named by Connection: hop-by-hop, not forwarded. */
+		if (strcmp(h->name, name) != 0 ||
+		    hdr_in_connection(&req->headers, h->name, h->nlen))
 			continue;
 		if ((n++ ? evbuffer_add(b, sep, strlen(sep)) :
 		    evbuffer_add_printf(b, "%s: ", Name) < 0) ||

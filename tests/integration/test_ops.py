@@ -18,7 +18,7 @@ import threading
 import time
 
 from harness import (H2guard, RawClient, Upstream, check, curl, free_port,
-                     log, need, tmpdir, wait_port)
+                     log, need, pattern, tmpdir, wait_port)
 
 need("curl")
 up = Upstream()
@@ -265,6 +265,45 @@ g.proc.wait(25)
 check(g.proc.returncode == 0, "h2guard exited 0 after %.1f s, once they were done" % (time.time() - t0))
 g.stop()
 
+# An HTTP/1.1 client that reads slowly: its response, all produced before the
+# stop, still reaches it in full.
+g = start("shutdown_timeout 20s\n")
+N = 2100000
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+s.connect(("127.0.0.1", g.port))
+s.sendall(b"GET /bytes/%d HTTP/1.1\r\nHost: x\r\n\r\n" % N)
+time.sleep(1.5)  # the upstream is done; the rest waits in h2guard's buffers
+g.proc.send_signal(signal.SIGTERM)
+time.sleep(0.3)
+s.settimeout(10)
+d = b""
+try:
+    while True:
+        x = s.recv(65536)
+        if not x:
+            break
+        d += x
+except OSError as e:
+    log("recv: %s" % e)
+s.close()
+head, _, rest = d.partition(b"\r\n\r\n")
+body, complete = b"", False
+while True:  # chunked
+    line, sep, rest = rest.partition(b"\r\n")
+    if not sep:
+        break
+    size = int(line, 16)
+    if size == 0:
+        complete = True
+        break
+    body += rest[:size]
+    rest = rest[size + 2:]
+check(complete and body == pattern(N),
+      "a slow HTTP/1.1 reader gets its whole response across a stop (%d of %d bytes%s)"
+      % (len(body), N, ", last chunk" if complete else ""))
+g.stop()
+
 # ---- two workers, one ban table ---------------------------------------------------
 g = start("workers 2\nrule trap path prefix /trap ban ttl 1h\n")
 check("2 workers" in g.log(), "two workers started")
@@ -295,6 +334,20 @@ for i in range(30):
 g.stop()
 threads = [l for l in g.log().splitlines() if "started, 2 workers" in l]
 check(threads, "the start line names the worker count")
+
+# A reload that drops the first listen line and adds another address.
+g = start("workers 2\n", tls=True)
+conf = open(g.conf).read()
+newport = free_port()
+with open(g.conf, "w") as f:
+    f.write(conf.replace("listen 127.0.0.1:%d\n" % g.port, "listen 127.0.0.1:%d\n" % newport))
+g.proc.send_signal(signal.SIGHUP)
+check(wait_for(lambda: "configuration generation 2 in force" in g.log(), 5) and g.proc.poll() is None,
+      "a reload removing the first listen address, two workers: still running")
+check(wait_for(lambda: not wait_port(g.port, timeout=0.2), 3), "the removed address refuses connections")
+check(curl([g.tls_url + "/kept"]).out.startswith("ok GET /kept"), "the kept address serves")
+check(curl(["http://127.0.0.1:%d/added" % newport]).out.startswith("ok GET /added"), "the added address serves")
+g.stop()
 
 # ---- ban table persistence ----------------------------------------------------------
 state = os.path.join(T, "bans.state")
@@ -358,6 +411,33 @@ check(m.get('h2guard_accept_drops_total{reason="proxy_protocol"}', 0) == 2, "two
 check(curl([g.url + "/plain"]).out.startswith("ok GET /plain"), "the listener without proxy_protocol is unaffected")
 g.stop()
 
+# client_conn_rate counts the address the header carries; crossing it with
+# flood_ban_ttl bans that address, not the balancer.
+pport = free_port()
+g = start("listen 127.0.0.1:%d proxy_protocol\nlimit client_conn_rate 3/10s\nflood_ban_ttl 60s\n" % pport)
+got = [proxied(b"PROXY TCP4 198.51.100.20 192.0.2.1 5000 443\r\n")[:12] for i in range(5)]
+check(got[:3] == [b"HTTP/1.1 200"] * 3 and got[3:] == [b"", b""],
+      "behind PROXY, the 4th connection of one client crosses client_conn_rate: %s" % got)
+check(proxied(v2("198.51.100.21")).startswith(b"HTTP/1.1 200"), "another client behind the balancer is served")
+# A ban of the balancer's own address does not touch connections whose
+# header has not arrived yet: their client is not known.
+pending = socket.create_connection(("127.0.0.1", pport), timeout=5)
+time.sleep(0.2)
+check(admin(g, "POST", "/bans?address=127.0.0.1&ttl=1m")[0] == 200, "the balancer's address banned")
+pending.sendall(b"PROXY TCP4 198.51.100.22 192.0.2.1 5000 443\r\nGET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+d = b""
+try:
+    while True:
+        x = pending.recv(4096)
+        if not x:
+            break
+        d += x
+except OSError:
+    pass
+check(d.startswith(b"HTTP/1.1 200"), "a connection waiting for its PROXY header is judged by the client it names")
+check(admin(g, "DELETE", "/bans?address=127.0.0.1")[0] == 200, "the balancer's ban lifted")
+g.stop()
+
 # forwarded_headers: strip (default) drops what the client says, trust keeps it.
 g = start()
 r = curl(["-H", "X-Forwarded-For: 6.6.6.6", "-H", "X-Forwarded-Proto: gopher", g.url + "/headers"])
@@ -368,5 +448,8 @@ g = start("forwarded_headers trust\n")
 r = curl(["-H", "X-Forwarded-For: 6.6.6.6", "-H", "X-Forwarded-Proto: https", g.url + "/headers"])
 check("X-Forwarded-For: 6.6.6.6, 127.0.0.1" in r.out and "X-Forwarded-Proto: https" in r.out,
       "forwarded_headers trust: the client address is appended, the protocol kept")
+r = curl(["-H", "X-Forwarded-For: 6.6.6.6", "-H", "Connection: X-Forwarded-For", g.url + "/headers"])
+check("6.6.6.6" not in r.out and "X-Forwarded-For: 127.0.0.1" in r.out,
+      "forwarded_headers trust: a field the client named in Connection is hop-by-hop")
 g.stop()
 log("all operations checks passed")
