@@ -92,7 +92,8 @@ def dropped(src, port):
 
 # ---- access log, SIGUSR1 ---------------------------------------------------
 alog = os.path.join(T, "access.log")
-g = start("access_log %s\nrule wp path prefix /wp-login.php ban\n" % alog)
+g = start("access_log %s\nrule wp path prefix /wp-login.php ban\nupstream_response_timeout 1s\n"
+          "limit ping_rate 20/10s\n" % alog)
 curl(["--http2", g.tls_url + "/a?x=1"])
 curl(["--http1.1", g.url + "/status/404"])
 curl(["--http2-prior-knowledge", "-d", "hello", g.url + "/echo"])
@@ -139,7 +140,34 @@ check(delta("h2guard_connections_accepted_total") == 7, "7 connections accepted 
       % delta("h2guard_connections_accepted_total"))
 check(delta("h2guard_request_duration_seconds_count") == 6, "the latency histogram counted 6 requests")
 check(m1.get('h2guard_floods_total{limit="ping_rate"}') == 0, "floods_total has a ping_rate series at 0")
+# A PING flood, an upstream timeout.
+fl = RawClient(g.port, tls=False, source="127.0.0.67")
+for i in range(40):
+    fl.h2.ping(b"%08d" % i)
+fl.send_raw_tcp(fl.h2.data_to_send())
+fl.recv_raw()
+r = curl([g.url + "/silent"], check_rc=False)
+time.sleep(0.3)
+m2 = metrics(g)
+check(m2['h2guard_floods_total{limit="ping_rate"}'] == 1, "floods_total{limit=\"ping_rate\"} moved by 1")
+check(m2["h2guard_upstream_timeouts_total"] - m1["h2guard_upstream_timeouts_total"] == 1
+      and m2['h2guard_requests_total{status="5xx"}'] - m1['h2guard_requests_total{status="5xx"}'] == 1,
+      "a 504 moved upstream_timeouts_total and requests_total 5xx")
+check(m2["h2guard_connections_open"] == 0, "connections_open is 0 with no client connected")
+held = RawClient(g.port, tls=False)
+held.get("/held")
+check(metrics(g)["h2guard_connections_open"] == 1, "connections_open is 1 with one client connected")
+held.close()
+check(wait_for(lambda: metrics(g)["h2guard_connections_open"] == 0, 3), "and 0 again once it left")
 check(m1.get("h2guard_workers") == 1, "one worker by default")
+
+dead = H2guard(["127.0.0.1:%d" % free_port()], tls=False, extra="admin_listen 127.0.0.1:%d" % free_port())
+dead.admin_port = int(re.search(r"admin_listen 127.0.0.1:(\d+)", open(dead.conf).read()).group(1))
+wait_port(dead.admin_port)
+r = curl([dead.url + "/x"], check_rc=False)
+check(r.out.startswith("502"), "an upstream refusing connections: 502")
+check(metrics(dead)["h2guard_upstream_errors_total"] == 1, "upstream_errors_total is 1")
+dead.stop()
 
 # ---- the ban API ---------------------------------------------------------------
 live = RawClient(g.port, tls=False, source="127.0.0.61")
