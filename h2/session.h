@@ -14,6 +14,9 @@ struct h2s_session;
  */
 struct h2s_session *h2s_new(struct conn *c);
 
+/* h2s_thread_free() frees the calling thread's shared session setup. */
+void h2s_thread_free(void);
+
 /* h2s_free() frees the session and its streams, cancelling their upstream
  * requests, without writing anything.  NULL is a no-op. */
 void h2s_free(struct h2s_session *s);

@@ -18,6 +18,7 @@
 
 #include <event2/buffer.h>
 
+#include "h2/session.h"
 #include "proxy/accesslog.h"
 #include "proxy/admin.h"
 #include "proxy/bantable.h"
@@ -564,6 +565,10 @@ worker_main(void *arg)
 	wk = w;
 	metrics_self = &w->m;
 	event_base_dispatch(w->base);
+	/* HTTP/2 sessions must go on this thread: their buffers are its. */
+	while (!TAILQ_EMPTY(&w->conns))
+		conn_close(TAILQ_FIRST(&w->conns));
+	h2s_thread_free();
 	alog_flush(w);
 	/* The last worker out wakes the main thread up. */
 	server_wake(srv.done_fd);

@@ -136,5 +136,29 @@ check(r.out == body, "Expect: 100-continue handled")
 r = curl(["--http2-prior-knowledge", "http://[::1]:%d/v6" % g.port6])
 check(r.out == "ok GET /v6\n", "IPv6 listener serves h2c")
 
+# An HTTP/2 connection idle for a second gives the pages of nghttp2's frame
+# buffer back (h2/mem.h); they come back zeroed.  Served as before after
+# that, more than once (a PING answered while idle, HPACK state kept).
+import time  # noqa: E402
+import h2.events  # noqa: E402
+for tls in (True, False):
+    rc = RawClient(g.tls_port if tls else g.port, tls=tls)
+    first = rc.get("/idle1")
+    time.sleep(1.5)
+    rc.h2.ping(b"idlepong")
+    rc.send(rc.h2.data_to_send())
+    got_ack = False
+    while not got_ack:
+        for ev in rc.h2.receive_data(rc.recv()):
+            got_ack = got_ack or (isinstance(ev, h2.events.PingAckReceived) and ev.ping_data == b"idlepong")
+    time.sleep(1.5)
+    second = rc.get("/idle2")
+    time.sleep(1.5)
+    third = rc.get("/idle2")
+    check(first == (200, b"ok GET /idle1\n") and second == (200, b"ok GET /idle2\n") and third == second,
+          "an idle %s connection answers a PING and serves again after its buffer was trimmed: %r %r %r"
+          % ("TLS h2" if tls else "h2c", first, second, third))
+    rc.close()
+
 g.stop()
 up.stop()
