@@ -18,6 +18,7 @@
 #include <sys/queue.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <sys/socket.h>
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
@@ -524,11 +525,35 @@ ur_wake_waiting(struct ups_server *srv, struct ups_conn *uc)
 	ur_start(ur, uc);
 }
 
+/*
+ * uc_write_now() writes what it can of data straight to uc's socket, when
+ * uc is connected and has nothing queued, and returns how much it wrote: a
+ * request head then needs no wait for writability, and so no epoll_ctl()
+ * pair per request.  An error is left to the bufferevent, which meets it
+ * at its own write (and retries a request on a pooled connection the
+ * upstream closed).
+ */
+static size_t
+uc_write_now(struct ups_conn *uc, const char *data, size_t len)
+{
+	ssize_t n;
+
+	if (!uc->connected ||
+	    evbuffer_get_length(bufferevent_get_output(uc->bev)) > 0)
+		return 0;
+	do
+		n = send(bufferevent_getfd(uc->bev), data, len,
+		    MSG_NOSIGNAL | MSG_DONTWAIT);
+	while (n < 0 && errno == EINTR);
+	return n > 0 ? (size_t)n : 0;
+}
+
 /* ur_start() writes ur's head and queued body on uc.  Returns 0 or -1. */
 static int
 ur_start(struct ups_req *ur, struct ups_conn *uc)
 {
-	struct evbuffer *out;
+	struct evbuffer	*out;
+	size_t		 sent;
 
 	uc->state = UC_ACTIVE;
 	uc->req = ur;
@@ -540,15 +565,23 @@ ur_start(struct ups_req *ur, struct ups_conn *uc)
 	http_parser_init(&uc->parser, HTTP_RESPONSE);
 	uc->parser.data = uc;
 	out = bufferevent_get_output(uc->bev);
-	if (evbuffer_add(out, ur->head, ur->headlen) < 0 ||
+	sent = evbuffer_get_length(ur->body) == 0 ?
+	    uc_write_now(uc, ur->head, ur->headlen) : 0;
+	if ((sent < ur->headlen &&
+	    evbuffer_add(out, ur->head + sent, ur->headlen - sent) < 0) ||
 	    evbuffer_add_buffer(out, ur->body) < 0) {
 		ur_detach(ur, 0);
 		ur_fail_later(ur, 502);
 		return -1;
 	}
 	evbuffer_add_cb(out, uc_output_cb, uc);
-	bufferevent_enable(uc->bev, (ur->flags & UR_F_PAUSED) ? EV_WRITE :
-	    EV_READ | EV_WRITE);
+	/*
+	 * Writing stays enabled (bufferevent_socket_new() enables it): the
+	 * output buffer's callback waits for writability when it holds
+	 * bytes.  Enabling it again would wait even when it holds none.
+	 */
+	if (!(ur->flags & UR_F_PAUSED))
+		bufferevent_enable(uc->bev, EV_READ);
 	return 0;
 }
 
