@@ -434,12 +434,23 @@ h2s_ups_body_sent(void *arg, size_t n)
 	conn_schedule(st->s->conn);
 }
 
+static size_t
+h2s_ups_room(void *arg)
+{
+	struct h2s_stream	*st = arg;
+	size_t			 share = h2s_resp_share(st->s);
+	size_t			 have = evbuffer_get_length(st->resp_body);
+
+	return have < share ? share - have : 0;
+}
+
 static const struct ups_req_ops h2s_ups_ops = {
 	.on_head = h2s_ups_head,
 	.on_body = h2s_ups_body,
 	.on_end = h2s_ups_end,
 	.on_error = h2s_ups_error,
 	.on_body_sent = h2s_ups_body_sent,
+	.room = h2s_ups_room,
 };
 
 /* ---- dispatch --------------------------------------------------------------- */

@@ -265,12 +265,24 @@ h1_ups_body_sent(void *arg, size_t n)
 		conn_schedule(r->h->conn);
 }
 
+static size_t
+h1_ups_room(void *arg)
+{
+	struct h1_req	*r = arg;
+	size_t		 have = evbuffer_get_length(r->out) +
+	    evbuffer_get_length(bufferevent_get_output(r->h->conn->bev));
+
+	/* Either is paused above H1_OUT_HIGH (h1_ups_body(), h1_pump()). */
+	return have < H1_OUT_HIGH ? H1_OUT_HIGH - have : 0;
+}
+
 static const struct ups_req_ops h1_ups_ops = {
 	.on_head = h1_ups_head,
 	.on_body = h1_ups_body,
 	.on_end = h1_ups_end,
 	.on_error = h1_ups_error,
 	.on_body_sent = h1_ups_body_sent,
+	.room = h1_ups_room,
 };
 
 /* ---- parser callbacks --------------------------------------------------- */

@@ -19,6 +19,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
@@ -64,7 +65,8 @@ enum uc_state {
 struct ups_conn {
 	TAILQ_ENTRY(ups_conn)	 link;		/* in srv->idle while UC_IDLE */
 	struct ups_server	*srv;		/* borrowed */
-	struct bufferevent	*bev;		/* owned */
+	struct bufferevent	*bev;		/* owned: writes, connect, input buffer */
+	struct event		 rd_ev;		/* reads (uc_read_ev), once connected */
 	struct ups_req		*req;		/* borrowed: the request it carries */
 	http_parser		 parser;
 	enum uc_state		 state;
@@ -107,7 +109,8 @@ struct ups_req {
 	unsigned		 flags;		/* UR_F_* */
 };
 
-static void uc_read_cb(struct bufferevent *, void *);
+static void uc_read_ev(evutil_socket_t, short, void *);
+static void uc_read_arm(struct ups_conn *);
 static void uc_event_cb(struct bufferevent *, short, void *);
 static void uc_output_cb(struct evbuffer *, const struct evbuffer_cb_info *, void *);
 static int ur_attach(struct ups_req *, int fresh);
@@ -184,6 +187,8 @@ uc_free(struct ups_conn *uc)
 		uc->srv->nidle--;
 	}
 	uc->srv->nconns--;
+	if (event_initialized(&uc->rd_ev))
+		event_del(&uc->rd_ev);
 	bufferevent_free(uc->bev);
 	free(uc);
 }
@@ -427,22 +432,47 @@ ur_detach(struct ups_req *ur, int keep)
 	uc->state = UC_IDLE;
 	TAILQ_INSERT_HEAD(&srv->idle, uc, link);
 	srv->nidle++;
-	bufferevent_set_timeouts(uc->bev, &srv->pool->idle_tv, NULL);
-	bufferevent_enable(uc->bev, EV_READ);
+	bufferevent_set_timeouts(uc->bev, NULL, NULL);
+	uc_read_arm(uc);
+}
+
+/*
+ * uc_read_arm() waits for what a connected upstream sends, or stops, as uc's
+ * state says: an idle connection is read (for its EOF) with the idle
+ * timeout; an active one, unless its request is paused, with the response
+ * timeout once the request body has been sent, and none before (the
+ * upstream need not answer before, however slow the client's upload).
+ */
+static void
+uc_read_arm(struct ups_conn *uc)
+{
+	const struct ups_pool	*pool = uc->srv->pool;
+	const struct ups_req	*ur = uc->req;
+
+	if (!uc->connected)
+		return;
+	if (uc->state == UC_IDLE) {
+		event_add(&uc->rd_ev, &pool->idle_tv);
+	} else if (ur == NULL || (ur->flags & UR_F_PAUSED)) {
+		event_del(&uc->rd_ev);
+	} else if (ur->flags & UR_F_BODY_END) {
+		event_add(&uc->rd_ev, &pool->response_tv);
+	} else {
+		/* event_add() without a timeout keeps the one it had. */
+		event_add(&uc->rd_ev, NULL);
+		event_remove_timer(&uc->rd_ev);
+	}
 }
 
 /*
  * uc_arm_timeouts() sets the timeouts of a connected, active connection:
- * the upstream must keep taking what we send; it need not answer before
- * the request body has been sent, however slow the client's upload.
+ * the upstream must keep taking what we send, and answer (uc_read_arm()).
  */
 static void
 uc_arm_timeouts(struct ups_conn *uc)
 {
-	const struct timeval *tv = &uc->srv->pool->response_tv;
-
-	bufferevent_set_timeouts(uc->bev,
-	    (uc->req->flags & UR_F_BODY_END) ? tv : NULL, tv);
+	bufferevent_set_timeouts(uc->bev, NULL, &uc->srv->pool->response_tv);
+	uc_read_arm(uc);
 }
 
 static struct ups_conn *
@@ -461,14 +491,17 @@ uc_new(struct ups_server *srv)
 		return NULL;
 	}
 	srv->nconns++;
-	bufferevent_setcb(uc->bev, uc_read_cb, NULL, uc_event_cb, uc);
-	bufferevent_set_timeouts(uc->bev, &pool->connect_tv, &pool->connect_tv);
+	/* Reading is uc_read_ev()'s: the bufferevent's own stays disabled. */
+	bufferevent_setcb(uc->bev, NULL, NULL, uc_event_cb, uc);
+	bufferevent_set_timeouts(uc->bev, NULL, &pool->connect_tv);
 	if (bufferevent_socket_connect(uc->bev, (struct sockaddr *)&srv->addr,
 	    (int)srv->addrlen) < 0) {
 		log_warn("upstream %s: connect: %s", srv->name, strerror(errno));
 		uc_free(uc);
 		return NULL;
 	}
+	event_assign(&uc->rd_ev, pool->base, bufferevent_getfd(uc->bev),
+	    EV_READ | EV_PERSIST, uc_read_ev, uc);
 	return uc;
 }
 
@@ -574,14 +607,12 @@ ur_start(struct ups_req *ur, struct ups_conn *uc)
 		ur_fail_later(ur, 502);
 		return -1;
 	}
-	evbuffer_add_cb(out, uc_output_cb, uc);
 	/*
 	 * Writing stays enabled (bufferevent_socket_new() enables it): the
 	 * output buffer's callback waits for writability when it holds
-	 * bytes.  Enabling it again would wait even when it holds none.
+	 * bytes.  Reading was armed above, or will be once connected.
 	 */
-	if (!(ur->flags & UR_F_PAUSED))
-		bufferevent_enable(uc->bev, EV_READ);
+	evbuffer_add_cb(out, uc_output_cb, uc);
 	return 0;
 }
 
@@ -676,12 +707,8 @@ ups_req_pause(struct ups_req *ur, int pause)
 		ur->flags |= UR_F_PAUSED;
 	else
 		ur->flags &= ~UR_F_PAUSED;
-	if (ur->uc == NULL)
-		return;
-	if (pause)
-		bufferevent_disable(ur->uc->bev, EV_READ);
-	else
-		bufferevent_enable(ur->uc->bev, EV_READ);
+	if (ur->uc != NULL)
+		uc_read_arm(ur->uc);
 }
 
 const char *
@@ -873,24 +900,74 @@ uc_parse(struct ups_conn *uc, const char *data, size_t len)
 	return (ssize_t)n;
 }
 
-static void
-uc_read_cb(struct bufferevent *bev, void *arg)
-{
-	struct ups_conn	*uc = arg;
-	struct ups_req	*ur = uc->req;
-	struct evbuffer	*in = bufferevent_get_input(bev);
+/*
+ * uc_read_ev() reads what the upstream sent into the bufferevent's input
+ * buffer, and parses it: as much as the request's front end has room for
+ * (ops->room), between UC_READ_MIN and UC_READ_MAX bytes.  Not the
+ * bufferevent's own reading: libevent 2.1 asks the socket how much it holds
+ * (FIONREAD) before every read, and reads 4 KiB at most: two system calls
+ * per response, and a pass of the event loop per 4 KiB of a large one.  An
+ * EOF, an error or a timeout stops reading and goes to uc_event_cb(), as
+ * the bufferevent's would.
+ */
+#define UC_READ_MIN	4096
+#define UC_READ_MAX	(64 * 1024)
 
+static void
+uc_read_ev(evutil_socket_t fd, short what, void *arg)
+{
+	struct ups_conn		*uc = arg;
+	struct ups_req		*ur = uc->req;
+	struct evbuffer		*in = bufferevent_get_input(uc->bev);
+	struct evbuffer_iovec	 v[2];
+	ssize_t			 n = -1;
+	size_t			 left, want = UC_READ_MAX;
+	int			 nv, i;
+
+	if (what & EV_TIMEOUT) {
+		event_del(&uc->rd_ev);
+		uc_event_cb(uc->bev, BEV_EVENT_READING | BEV_EVENT_TIMEOUT, uc);
+		return;
+	}
+	if (ur != NULL && ur->ops->room != NULL &&
+	    (want = ur->ops->room(ur->arg)) > UC_READ_MAX)
+		want = UC_READ_MAX;
+	if (want < UC_READ_MIN)
+		want = UC_READ_MIN;
+	if ((nv = evbuffer_reserve_space(in, (ev_ssize_t)want, v, 2)) > 0) {
+		for (left = want, i = 0; i < nv; i++) {
+			if (v[i].iov_len > left)
+				v[i].iov_len = left;
+			left -= v[i].iov_len;
+		}
+		do
+			n = readv(fd, (struct iovec *)v, nv);
+		while (n < 0 && errno == EINTR);
+	}
+	if (n <= 0) {
+		if (nv > 0)
+			evbuffer_commit_space(in, v, 0);
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			return;
+		event_del(&uc->rd_ev);
+		uc_event_cb(uc->bev, BEV_EVENT_READING |
+		    (n == 0 ? BEV_EVENT_EOF : BEV_EVENT_ERROR), uc);
+		return;
+	}
+	for (left = (size_t)n, i = 0; left > 0; i++) {
+		if (v[i].iov_len > left)
+			v[i].iov_len = left;
+		left -= v[i].iov_len;
+	}
+	evbuffer_commit_space(in, v, i);
 	if (uc->state == UC_IDLE) {
 		/* An idle upstream has nothing to say to us. */
 		uc_free(uc);
 		return;
 	}
 	while (!uc->done && evbuffer_get_length(in) > 0) {
-		struct evbuffer_iovec	v;
-		ssize_t			n;
-
-		evbuffer_peek(in, -1, NULL, &v, 1);
-		if ((n = uc_parse(uc, v.iov_base, v.iov_len)) < 0) {
+		evbuffer_peek(in, -1, NULL, v, 1);
+		if ((n = uc_parse(uc, v[0].iov_base, v[0].iov_len)) < 0) {
 			ur_error(ur, 502);
 			return;
 		}

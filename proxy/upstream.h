@@ -44,6 +44,11 @@ struct ups_req_ops {
 	void (*on_error)(void *arg, int status);
 	/* n request body bytes reached the upstream socket: room for more. */
 	void (*on_body_sent)(void *arg, size_t n);
+	/*
+	 * How many more response bytes it takes before it pauses the response
+	 * (ups_req_pause()): one read takes at most that much, or 4 KiB.
+	 */
+	size_t (*room)(void *arg);
 };
 
 /*

@@ -138,18 +138,26 @@ check(data.count(b"HTTP/1.1 ") == 1 and data.endswith(b"partial"),
 g.stop()
 
 # A slow upload that lasts longer than upstream_response_timeout succeeds:
-# the upstream need not answer before the request body has been sent.
+# the upstream need not answer before the request body has been sent.  The
+# first one goes on a pooled connection: the idle timeout it had while
+# pooled (upstream_idle_timeout) is gone too.
 up = Upstream()
-g = H2guard([up.addr], extra="upstream_response_timeout 1s")
+g = H2guard([up.addr], extra="upstream_response_timeout 1s\nupstream_idle_timeout 1s")
 body = os.path.join(tmpdir(), "slow-body")
 with open(body, "wb") as f:
     f.write(b"u" * 300000)
-for url, proto in ((g.tls_url, "--http2"), (g.url, "--http1.1")):
+acc0, _ = up.conns()
+check(curl([g.url + "/pool-one"]).out == "ok GET /pool-one\n", "a GET leaves a pooled upstream connection")
+for url, proto in ((g.url, "--http1.1"), (g.tls_url, "--http2")):
     r = curl([proto, "--limit-rate", "150K", "--data-binary", "@" + body, "-o", "/dev/null",
               "-w", "%{http_code} %{size_download} %{time_total}", url + "/echo"])
     code, size, secs = r.out.split()
     check(code == "200" and size == "300000" and float(secs) > 1.5,
           "a %.1f s upload over %s with a 1 s upstream_response_timeout is echoed" % (float(secs), proto))
+    if proto == "--http1.1":
+        acc1, _ = up.conns()
+        # Opened: the GET's and the one conns() itself made.
+        check(acc1 - acc0 == 2, "the first upload used the pooled connection (%d opened)" % (acc1 - acc0 - 1))
 g.stop()
 up.stop()
 
