@@ -1020,6 +1020,8 @@ h2s_trim_arm(void)
 	evtimer_add(h2s_trim_ev, &tv);
 }
 
+static void h2s_idle_enter(struct h2s_session *);
+
 /* h2s_trim_cb() trims the sessions idle for long enough. */
 static void
 h2s_trim_cb(evutil_socket_t fd, short what, void *arg)
@@ -1030,18 +1032,15 @@ h2s_trim_cb(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	(void)arg;
+	/* Re-listed sessions are idle since now, or later: the loop ends. */
 	while ((s = TAILQ_FIRST(&h2s_idle)) != NULL &&
-	    now - s->idle_since >= H2S_TRIM_AFTER_MS) {
+	    s->idle_since + H2S_TRIM_AFTER_MS <= now) {
 		TAILQ_REMOVE(&h2s_idle, s, idle_link);
 		s->idle_listed = 0;
-		if (!nghttp2_session_want_write(s->ng)) {
+		if (!nghttp2_session_want_write(s->ng))
 			h2m_trim(&s->mem);
-			continue;
-		}
-		/* A frame waits for the client (a PING ACK...): later. */
-		s->idle_since = now;
-		s->idle_listed = 1;
-		TAILQ_INSERT_TAIL(&h2s_idle, s, idle_link);
+		else	/* a frame waits for the client (a PING ACK...): later */
+			h2s_idle_enter(s);
 	}
 	h2s_trim_arm();
 }

@@ -913,6 +913,20 @@ uc_parse(struct ups_conn *uc, const char *data, size_t len)
 #define UC_READ_MIN	4096
 #define UC_READ_MAX	(64 * 1024)
 
+/* iov_clamp() trims v[0..nv) to len bytes in all; returns the vectors used. */
+static int
+iov_clamp(struct evbuffer_iovec *v, int nv, size_t len)
+{
+	int i;
+
+	for (i = 0; i < nv && len > 0; i++) {
+		if (v[i].iov_len > len)
+			v[i].iov_len = len;
+		len -= v[i].iov_len;
+	}
+	return i;
+}
+
 static void
 uc_read_ev(evutil_socket_t fd, short what, void *arg)
 {
@@ -921,8 +935,8 @@ uc_read_ev(evutil_socket_t fd, short what, void *arg)
 	struct evbuffer		*in = bufferevent_get_input(uc->bev);
 	struct evbuffer_iovec	 v[2];
 	ssize_t			 n = -1;
-	size_t			 left, want = UC_READ_MAX;
-	int			 nv, i;
+	size_t			 want = UC_READ_MAX;
+	int			 nv;
 
 	if (what & EV_TIMEOUT) {
 		event_del(&uc->rd_ev);
@@ -935,11 +949,7 @@ uc_read_ev(evutil_socket_t fd, short what, void *arg)
 	if (want < UC_READ_MIN)
 		want = UC_READ_MIN;
 	if ((nv = evbuffer_reserve_space(in, (ev_ssize_t)want, v, 2)) > 0) {
-		for (left = want, i = 0; i < nv; i++) {
-			if (v[i].iov_len > left)
-				v[i].iov_len = left;
-			left -= v[i].iov_len;
-		}
+		nv = iov_clamp(v, nv, want);
 		do
 			n = readv(fd, (struct iovec *)v, nv);
 		while (n < 0 && errno == EINTR);
@@ -954,12 +964,7 @@ uc_read_ev(evutil_socket_t fd, short what, void *arg)
 		    (n == 0 ? BEV_EVENT_EOF : BEV_EVENT_ERROR), uc);
 		return;
 	}
-	for (left = (size_t)n, i = 0; left > 0; i++) {
-		if (v[i].iov_len > left)
-			v[i].iov_len = left;
-		left -= v[i].iov_len;
-	}
-	evbuffer_commit_space(in, v, i);
+	evbuffer_commit_space(in, v, iov_clamp(v, nv, (size_t)n));
 	if (uc->state == UC_IDLE) {
 		/* An idle upstream has nothing to say to us. */
 		uc_free(uc);
