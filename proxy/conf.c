@@ -482,6 +482,9 @@ conf_set_listen(struct conf_parser *p, int argc, char **argv)
 	STAILQ_INSERT_TAIL(&p->conf->listens, cl, link);
 }
 
+int (*conf_getaddrinfo)(const char *, const char *, const struct addrinfo *,
+    struct addrinfo **) = getaddrinfo;
+
 /* "upstream unix:PATH", "upstream [IPv6]:PORT" or "upstream HOST:PORT". */
 static void
 conf_set_upstream(struct conf_parser *p, int argc, char **argv)
@@ -523,7 +526,7 @@ conf_set_upstream(struct conf_parser *p, int argc, char **argv)
 	hints.ai_family = bracketed ? AF_INET6 : AF_UNSPEC;
 	hints.ai_socktype = SOCK_STREAM;
 	hints.ai_flags = bracketed ? AI_NUMERICHOST : 0;
-	if ((rc = getaddrinfo(host, NULL, &hints, &res)) != 0) {
+	if ((rc = conf_getaddrinfo(host, NULL, &hints, &res)) != 0) {
 		conf_error(p, p->line, "upstream: cannot resolve \"%s\": %s",
 		    host, rc == EAI_SYSTEM ? strerror(errno) : gai_strerror(rc));
 		goto out_free;

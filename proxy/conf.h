@@ -126,6 +126,15 @@ struct conf *conf_load(const char *path, char **errors);
  */
 struct conf *conf_parse(const char *name, const char *text, size_t len, char **errors);
 
+/*
+ * The resolver conf_load() and conf_parse() use for `upstream HOST:PORT`:
+ * getaddrinfo(3).  The fuzz target replaces it, so that it sends no DNS
+ * query.
+ */
+struct addrinfo;
+extern int (*conf_getaddrinfo)(const char *host, const char *service,
+    const struct addrinfo *hints, struct addrinfo **res);
+
 /* conf_free() releases a configuration; conf_free(NULL) does nothing. */
 void conf_free(struct conf *conf);
 
