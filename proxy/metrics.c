@@ -234,6 +234,7 @@ metrics_sum(struct metrics *s, const struct metrics *const *w, size_t n)
 		s->accept_banned += LOAD(m->accept_banned);
 		s->accept_limited += LOAD(m->accept_limited);
 		s->accept_proxy_errors += LOAD(m->accept_proxy_errors);
+		s->accept_pauses += LOAD(m->accept_pauses);
 		s->conns_closed += LOAD(m->conns_closed);
 		s->conns_accepted += LOAD(m->conns_accepted);
 		s->bans += LOAD(m->bans);
@@ -278,6 +279,11 @@ render_conns(struct render *r, const struct metrics *s)
 	    s->accept_limited);
 	put_label(r, "accept_drops_total", "reason", "proxy_protocol",
 	    s->accept_proxy_errors);
+
+	put_family(r, "accept_pauses_total", "counter",
+	    "Times accept() failed for want of file descriptors or memory "
+	    "and accepting was paused.");
+	put_u64(r, "accept_pauses_total", s->accept_pauses);
 }
 
 unsigned

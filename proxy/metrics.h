@@ -57,6 +57,7 @@ struct metrics {
 	uint64_t accept_banned;		/* closed at accept: banned address */
 	uint64_t accept_limited;	/* closed at accept: client_conn_rate */
 	uint64_t accept_proxy_errors;	/* closed: bad or missing PROXY header */
+	uint64_t accept_pauses;		/* accept() out of descriptors/memory */
 	uint64_t bans;			/* connections torn down by a rule */
 	uint64_t floods;		/* ... by a flood limit */
 	uint64_t flood_limit[METRICS_FLOODS];	/* ... by each, see below */

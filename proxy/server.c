@@ -32,6 +32,7 @@
 #include "proxy/upstream.h"
 
 #define SERVER_RETIRED_FDS	16	/* log files replaced by a reload */
+#define ACCEPT_RETRY_MS		100	/* out of descriptors: accept again */
 
 struct server srv;
 __thread struct worker *wk;
@@ -302,12 +303,65 @@ lsock_new(const struct conf_listen *cl)
 
 /* ---- workers ------------------------------------------------------------- */
 
+/*
+ * Out of file descriptors (or socket memory), accept() fails while the
+ * listening socket stays readable: libevent would call us back at once,
+ * forever.  The worker stops accepting instead (the kernel keeps queueing
+ * connections in the backlog) and tries again when one of its connections
+ * closes, or after ACCEPT_RETRY_MS.  One line is logged when accepting
+ * stops and one when it works again, however many retries fail between.
+ */
+static void
+worker_accept_enable(struct worker *w, int on)
+{
+	struct listener *l;
+
+	w->accepting_off = !on;
+	SLIST_FOREACH(l, &w->listeners, link)
+		if (on)
+			evconnlistener_enable(l->evl);
+		else
+			evconnlistener_disable(l->evl);
+}
+
+static void
+worker_accept_pause(struct worker *w, const struct listener *l, int err)
+{
+	static const struct timeval retry = { 0, ACCEPT_RETRY_MS * 1000 };
+
+	if (w->paused_since == 0) {
+		w->paused_since = guard_now_ms();
+		log_warn("listen %s: accept: %s: not accepting for now "
+		    "(%llu connections open in this worker)", l->cl->name,
+		    evutil_socket_error_to_string(err),
+		    (unsigned long long)w->nconns);
+	}
+	METRIC_INC(w->m.accept_pauses);
+	worker_accept_enable(w, 0);
+	evtimer_add(w->resume_ev, &retry);
+}
+
+static void
+worker_accept_resume_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct worker *w = arg;
+
+	if (w->accepting_off && !w->stopping)
+		worker_accept_enable(w, 1);
+}
+
 static void
 worker_accept_cb(struct evconnlistener *evl, evutil_socket_t fd,
     struct sockaddr *sa, int salen, void *arg)
 {
 	struct listener *l = arg;
 
+	if (wk->paused_since != 0) {
+		log_warn("listen %s: accepting again after %llu ms",
+		    l->cl->name, (unsigned long long)(guard_now_ms() -
+		    wk->paused_since));
+		wk->paused_since = 0;
+	}
 	METRIC_INC(wk->m.conns_accepted);
 	/*
 	 * A banned address, or one opening connections too fast, costs us an
@@ -325,6 +379,11 @@ worker_accept_error_cb(struct evconnlistener *evl, void *arg)
 	struct listener	*l = arg;
 	int		 err = EVUTIL_SOCKET_ERROR();
 
+	if (err == EMFILE || err == ENFILE || err == ENOBUFS ||
+	    err == ENOMEM) {
+		worker_accept_pause(wk, l, err);
+		return;
+	}
 	log_warn("listen %s: accept: %s", l->cl->name,
 	    evutil_socket_error_to_string(err));
 }
@@ -436,6 +495,11 @@ worker_conn_closed(void)
 {
 	if (wk->stopping && wk->nconns == 0)
 		worker_done(wk);
+	/* A descriptor was given back: try accepting again now. */
+	if (wk->accepting_off && !wk->stopping) {
+		evtimer_del(wk->resume_ev);
+		worker_accept_enable(wk, 1);
+	}
 }
 
 /*
@@ -609,6 +673,8 @@ worker_init(struct worker *w, unsigned idx)
 	    (w->notify = event_new(w->base, w->notify_fd, EV_READ | EV_PERSIST,
 	    worker_notify_cb, w)) == NULL ||
 	    event_add(w->notify, NULL) < 0 ||
+	    (w->resume_ev = evtimer_new(w->base, worker_accept_resume_cb,
+	    w)) == NULL ||
 	    alog_init(w) < 0)
 		return -1;
 	return 0;
@@ -624,6 +690,8 @@ worker_free(struct worker *w)
 	alog_free(w);
 	if (w->notify)
 		event_free(w->notify);
+	if (w->resume_ev)
+		event_free(w->resume_ev);
 	if (w->notify_fd > 0)
 		close(w->notify_fd);
 	if (w->base)

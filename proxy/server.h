@@ -82,6 +82,9 @@ struct worker {
 	int			 stopping;	/* WK_STOP seen */
 	struct evbuffer		*alog;		/* owned: access log lines to write */
 	struct event		*alog_ev;	/* owned: flushes alog */
+	struct event		*resume_ev;	/* owned: accepting again */
+	uint64_t		 paused_since;	/* ms; 0: accepting (see server.c) */
+	unsigned		 accepting_off:1;	/* listeners disabled */
 };
 
 /*
