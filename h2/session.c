@@ -444,6 +444,14 @@ h2s_ups_room(void *arg)
 	return have < share ? share - have : 0;
 }
 
+static size_t
+h2s_ups_held(void *arg)
+{
+	struct h2s_stream *st = arg;
+
+	return evbuffer_get_length(st->resp_body);
+}
+
 static const struct ups_req_ops h2s_ups_ops = {
 	.on_head = h2s_ups_head,
 	.on_body = h2s_ups_body,
@@ -451,6 +459,7 @@ static const struct ups_req_ops h2s_ups_ops = {
 	.on_error = h2s_ups_error,
 	.on_body_sent = h2s_ups_body_sent,
 	.room = h2s_ups_room,
+	.held = h2s_ups_held,
 };
 
 /* ---- dispatch --------------------------------------------------------------- */

@@ -43,6 +43,7 @@ enum conf_type {
 	CONF_T_CHOICE,		/* int, one of the key's choices[] */
 	CONF_T_WORKERS,		/* uint32_t, a number or "auto" (0) */
 	CONF_T_ADDR,		/* "off" or ADDR:PORT, own fields */
+	CONF_T_MEMORY,		/* uint64_t, bytes, k/m/g suffixes; "off": 0 */
 };
 
 /* One word a CONF_T_CHOICE key accepts, and the value it stores. */
@@ -117,6 +118,7 @@ static const struct conf_key conf_keys[] = {
 	KEY_NUM(upstream_keepalive, CONF_T_NUMBER, "32", "0", "100000"),
 	KEY_NUM(upstream_max_connections, CONF_T_NUMBER, "64", "1", "100000"),
 	KEY_DUR(upstream_idle_timeout, "60s"),
+	KEY_NUM(memory_limit, CONF_T_MEMORY, "1g", "1m", "1024g"),
 	KEY_CHOICE(log_level, "info", conf_log_levels),
 	KEY_OWN("rule", CONF_T_RULE),
 	KEY_CHOICE(ban_close, "reset", conf_ban_closes),
@@ -367,6 +369,7 @@ static const struct {
 	[CONF_T_DURATION] = { conf_parse_duration, "duration" },
 	[CONF_T_WORKERS] = { conf_parse_number, "number or \"auto\"" },
 	[CONF_T_ADDR] = { NULL, "ADDR:PORT or \"off\"" },
+	[CONF_T_MEMORY] = { conf_parse_size, "size or \"off\"" },
 };
 
 /*
@@ -428,6 +431,19 @@ conf_store(struct conf *conf, const struct conf_key *key, const char *val)
 		if (v < lo || v > hi)
 			return -ERANGE;
 		*(uint32_t *)field = (uint32_t)v;
+		return 0;
+	case CONF_T_MEMORY:
+		if (strcmp(val, "off") == 0) {
+			*(uint64_t *)field = 0;
+			return 0;
+		}
+		if ((rc = conf_parse_size(val, &v)) != 0)
+			return rc;
+		conf_parse_size(key->min, &lo);
+		conf_parse_size(key->max, &hi);
+		if (v < lo || v > hi)
+			return -ERANGE;
+		*(uint64_t *)field = v;
 		return 0;
 	default:
 		return -EINVAL;

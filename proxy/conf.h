@@ -79,6 +79,7 @@ struct conf {
 	uint32_t upstream_keepalive;		/* idle connections kept per server */
 	uint32_t upstream_max_connections;	/* per server; more requests wait */
 	uint32_t upstream_idle_timeout;		/* ms an idle pooled connection is kept */
+	uint64_t memory_limit;			/* bytes in buffers at most, 0: none */
 
 	int	 log_level;		/* LOG_ERR .. LOG_DEBUG from <syslog.h> */
 

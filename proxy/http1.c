@@ -266,11 +266,18 @@ h1_ups_body_sent(void *arg, size_t n)
 }
 
 static size_t
+h1_ups_held(void *arg)
+{
+	struct h1_req *r = arg;
+
+	return evbuffer_get_length(r->out) +
+	    evbuffer_get_length(bufferevent_get_output(r->h->conn->bev));
+}
+
+static size_t
 h1_ups_room(void *arg)
 {
-	struct h1_req	*r = arg;
-	size_t		 have = evbuffer_get_length(r->out) +
-	    evbuffer_get_length(bufferevent_get_output(r->h->conn->bev));
+	size_t have = h1_ups_held(arg);
 
 	/* Either is paused above H1_OUT_HIGH (h1_ups_body(), h1_pump()). */
 	return have < H1_OUT_HIGH ? H1_OUT_HIGH - have : 0;
@@ -283,6 +290,7 @@ static const struct ups_req_ops h1_ups_ops = {
 	.on_error = h1_ups_error,
 	.on_body_sent = h1_ups_body_sent,
 	.room = h1_ups_room,
+	.held = h1_ups_held,
 };
 
 /* ---- parser callbacks --------------------------------------------------- */

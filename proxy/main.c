@@ -15,6 +15,7 @@
 
 #include "proxy/conf.h"
 #include "proxy/log.h"
+#include "proxy/membudget.h"
 #include "proxy/server.h"
 
 #define DEFAULT_CONF SYSCONFDIR "/h2guard.conf"
@@ -84,6 +85,8 @@ main(int argc, char **argv)
 	char		*errors = NULL;
 	int		 ch, test = 0, rc;
 
+	/* Before anything uses libevent: memory_limit counts its memory. */
+	membudget_init();
 	while ((ch = getopt_long(argc, argv, "c:thV", opts, NULL)) != -1) {
 		switch (ch) {
 		case 'c':

@@ -21,6 +21,7 @@
 
 #include <event2/buffer.h>
 
+#include "proxy/membudget.h"
 #include "proxy/metrics.h"
 
 #define M_PREFIX		"h2guard_"
@@ -247,6 +248,7 @@ metrics_sum(struct metrics *s, const struct metrics *const *w, size_t n)
 		s->bytes_out += LOAD(m->bytes_out);
 		s->upstream_errors += LOAD(m->upstream_errors);
 		s->upstream_timeouts += LOAD(m->upstream_timeouts);
+		s->memory_waits += LOAD(m->memory_waits);
 		for (j = 0; j < METRICS_LAT_BUCKETS + 1; j++)
 			s->lat_bucket[j] += LOAD(m->lat_bucket[j]);
 		s->lat_sum_us += LOAD(m->lat_sum_us);
@@ -355,6 +357,15 @@ render_requests(struct render *r, const struct metrics *s)
 	put_family(r, "upstream_timeouts_total", "counter",
 	    "Requests the upstream did not answer in time (504).");
 	put_u64(r, "upstream_timeouts_total", s->upstream_timeouts);
+
+	put_family(r, "buffer_bytes", "gauge",
+	    "Bytes held by h2guard's buffers (libevent's memory), which "
+	    "memory_limit bounds.");
+	put_u64(r, "buffer_bytes", membudget_used());
+	put_family(r, "memory_waits_total", "counter",
+	    "Upstream reads put off while the buffers held more than "
+	    "memory_limit.");
+	put_u64(r, "memory_waits_total", s->memory_waits);
 
 	put_family(r, "request_duration_seconds", "histogram",
 	    "Time from a request's head to the end of its response.");

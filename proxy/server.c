@@ -27,6 +27,7 @@
 #include "proxy/conn.h"
 #include "proxy/guard.h"
 #include "proxy/log.h"
+#include "proxy/membudget.h"
 #include "proxy/server.h"
 #include "proxy/tls.h"
 #include "proxy/upstream.h"
@@ -997,6 +998,7 @@ server_reload(void)
 	pthread_mutex_unlock(&srv.lock);
 	gen_unref(oldg);
 	log_level = srv.gen->conf->log_level;
+	membudget_set_limit(srv.gen->conf->memory_limit);
 	srv.reloads++;
 	server_post_all(WK_RELOAD);
 	log_info("reload: configuration generation %llu in force",
@@ -1119,6 +1121,7 @@ server_init(struct conf *conf, SSL_CTX *ssl_ctx)
 	gettimeofday(&tv, NULL);
 	srv.start_time = (double)tv.tv_sec + (double)tv.tv_usec / 1e6;
 	log_level = conf->log_level;
+	membudget_set_limit(conf->memory_limit);
 	signal(SIGPIPE, SIG_IGN);
 	if ((srv.base = event_base_new()) == NULL ||
 	    (srv.done_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) < 0 ||

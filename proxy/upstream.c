@@ -29,6 +29,7 @@
 
 #include "proxy/conf.h"
 #include "proxy/log.h"
+#include "proxy/membudget.h"
 #include "proxy/metrics.h"
 #include "proxy/upstream.h"
 
@@ -55,7 +56,12 @@ struct ups_pool {
 	uint32_t		 keepalive;	/* max idle connections per server */
 	uint32_t		 max_conns;	/* max open connections per server */
 	int			 trust_fwd;	/* keep incoming forwarding fields */
+	TAILQ_HEAD(, ups_conn)	 starved;	/* borrowed: not read, memory_limit */
+	struct event		 starve_ev;	/* polls the budget while any is */
 };
+
+#define UC_STARVE_POLL_MS	20	/* memory_limit reached: look again */
+#define UC_STARVE_FLOOR		(16 * 1024)	/* ... still read below this */
 
 enum uc_state {
 	UC_ACTIVE,	/* carrying uc->req (maybe still connecting) */
@@ -64,6 +70,7 @@ enum uc_state {
 
 struct ups_conn {
 	TAILQ_ENTRY(ups_conn)	 link;		/* in srv->idle while UC_IDLE */
+	TAILQ_ENTRY(ups_conn)	 slink;		/* in pool->starved when starved */
 	struct ups_server	*srv;		/* borrowed */
 	struct bufferevent	*bev;		/* owned: writes, connect, input buffer */
 	struct event		 rd_ev;		/* reads (uc_read_ev), once connected */
@@ -74,6 +81,7 @@ struct ups_conn {
 	unsigned		 reused:1;	/* came from the idle list */
 	unsigned		 done:1;	/* response complete, parser paused */
 	unsigned		 in_1xx:1;	/* skipping an interim response */
+	unsigned		 starved:1;	/* not read: over memory_limit */
 };
 
 #define UR_F_BODY_END	0x01	/* the front end ended the request body */
@@ -111,6 +119,7 @@ struct ups_req {
 
 static void uc_read_ev(evutil_socket_t, short, void *);
 static void uc_read_arm(struct ups_conn *);
+static void uc_starve_cb(evutil_socket_t, short, void *);
 static void uc_event_cb(struct bufferevent *, short, void *);
 static void uc_output_cb(struct evbuffer *, const struct evbuffer_cb_info *, void *);
 static int ur_attach(struct ups_req *, int fresh);
@@ -145,6 +154,8 @@ ups_pool_new(struct event_base *base, const struct conf *conf)
 	pool->keepalive = conf->upstream_keepalive;
 	pool->max_conns = conf->upstream_max_connections;
 	pool->trust_fwd = conf->forwarded_headers == CONF_FWD_TRUST;
+	TAILQ_INIT(&pool->starved);
+	evtimer_assign(&pool->starve_ev, base, uc_starve_cb, pool);
 	STAILQ_FOREACH(cu, &conf->upstreams, link) {
 		struct ups_server *s = &pool->servers[pool->nservers];
 
@@ -186,11 +197,71 @@ uc_free(struct ups_conn *uc)
 		TAILQ_REMOVE(&uc->srv->idle, uc, link);
 		uc->srv->nidle--;
 	}
+	if (uc->starved)
+		TAILQ_REMOVE(&uc->srv->pool->starved, uc, slink);
 	uc->srv->nconns--;
 	if (event_initialized(&uc->rd_ev))
 		event_del(&uc->rd_ev);
 	bufferevent_free(uc->bev);
 	free(uc);
+}
+
+/*
+ * Over memory_limit (membudget.h), a response whose front end holds more
+ * than UC_STARVE_FLOOR bytes the client has not taken is not read further:
+ * uc_starve() parks its connection, unread and without a timeout (the wait
+ * is ours, not the upstream's).  uc_starve_cb() looks every
+ * UC_STARVE_POLL_MS while any is parked, and reads again those whose client
+ * took its bytes, and all of them once the buffers have drained.  So
+ * clients that do not read hold the budget, not the others: a client that
+ * reads keeps getting its response, a few KiB at a time.  Memory is freed by
+ * any thread, so polling is what notices it.
+ */
+static int
+uc_must_wait(const struct ups_conn *uc)
+{
+	const struct ups_req *ur = uc->req;
+
+	if (!membudget_over())
+		return 0;
+	return ur == NULL || ur->ops->held == NULL ||
+	    ur->ops->held(ur->arg) > UC_STARVE_FLOOR;
+}
+
+static void
+uc_starve(struct ups_conn *uc)
+{
+	struct ups_pool		*pool = uc->srv->pool;
+	static const struct timeval poll_tv = { 0, UC_STARVE_POLL_MS * 1000 };
+
+	event_del(&uc->rd_ev);
+	if (uc->starved)
+		return;
+	uc->starved = 1;
+	TAILQ_INSERT_TAIL(&pool->starved, uc, slink);
+	METRIC_INC(metrics_self->memory_waits);
+	if (!evtimer_pending(&pool->starve_ev, NULL))
+		evtimer_add(&pool->starve_ev, &poll_tv);
+}
+
+static void
+uc_starve_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct ups_pool		*pool = arg;
+	struct ups_conn		*uc, *next;
+	static const struct timeval poll_tv = { 0, UC_STARVE_POLL_MS * 1000 };
+	int			 drained = membudget_drained();
+
+	for (uc = TAILQ_FIRST(&pool->starved); uc != NULL; uc = next) {
+		next = TAILQ_NEXT(uc, slink);
+		if (!drained && uc_must_wait(uc))
+			continue;
+		TAILQ_REMOVE(&pool->starved, uc, slink);
+		uc->starved = 0;
+		uc_read_arm(uc);
+	}
+	if (!TAILQ_EMPTY(&pool->starved))
+		evtimer_add(&pool->starve_ev, &poll_tv);
 }
 
 void
@@ -200,6 +271,8 @@ ups_pool_free(struct ups_pool *pool)
 
 	if (pool == NULL)
 		return;
+	if (event_initialized(&pool->starve_ev))
+		event_del(&pool->starve_ev);
 	for (i = 0; i < pool->nservers; i++) {
 		struct ups_server *s = &pool->servers[i];
 
@@ -449,7 +522,7 @@ uc_read_arm(struct ups_conn *uc)
 	const struct ups_pool	*pool = uc->srv->pool;
 	const struct ups_req	*ur = uc->req;
 
-	if (!uc->connected)
+	if (!uc->connected || uc->starved)
 		return;
 	if (uc->state == UC_IDLE) {
 		event_add(&uc->rd_ev, &pool->idle_tv);
@@ -943,10 +1016,15 @@ uc_read_ev(evutil_socket_t fd, short what, void *arg)
 		uc_event_cb(uc->bev, BEV_EVENT_READING | BEV_EVENT_TIMEOUT, uc);
 		return;
 	}
+	if (uc->state == UC_ACTIVE && uc_must_wait(uc)) {
+		uc_starve(uc);
+		return;
+	}
 	if (ur != NULL && ur->ops->room != NULL &&
 	    (want = ur->ops->room(ur->arg)) > UC_READ_MAX)
 		want = UC_READ_MAX;
-	if (want < UC_READ_MIN)
+	/* Over memory_limit, a little at a time (uc_must_wait()). */
+	if (want < UC_READ_MIN || membudget_over())
 		want = UC_READ_MIN;
 	if ((nv = evbuffer_reserve_space(in, (ev_ssize_t)want, v, 2)) > 0) {
 		nv = iov_clamp(v, nv, want);

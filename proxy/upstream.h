@@ -49,6 +49,12 @@ struct ups_req_ops {
 	 * (ups_req_pause()): one read takes at most that much, or 4 KiB.
 	 */
 	size_t (*room)(void *arg);
+	/*
+	 * How many response bytes it holds for the request, not yet taken by
+	 * the client.  Over memory_limit, a request holding more than a few
+	 * KiB is not read further until the client takes them (membudget.h).
+	 */
+	size_t (*held)(void *arg);
 };
 
 /*

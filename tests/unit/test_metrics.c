@@ -608,6 +608,8 @@ metrics_suite(void)
 	Suite	*s = suite_create("metrics");
 	TCase	*tc = tcase_create("core");
 
+	/* check_format() is quadratic in the series: seconds under ASan. */
+	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, test_sums);
 	tcase_add_test(tc, test_open_never_negative);
 	tcase_add_test(tc, test_status_classes);
