@@ -33,6 +33,8 @@
 #define H1_BODY_LOW	(64 * 1024)	/* read again below this */
 #define H1_OUT_HIGH	(256 * 1024)	/* response bytes buffered: pause upstream */
 #define H1_OUT_LOW	(16 * 1024)
+#define H1_LINGER_MS	2000		/* closing on an unread body: read on... */
+#define H1_LINGER_MAX	(4 << 20)	/* ... and drop this much at most */
 
 #define R_F_HEAD_DONE	0x01	/* request head parsed */
 #define R_F_REQ_END	0x02	/* request message complete */
@@ -89,9 +91,13 @@ struct h1_conn {
 	unsigned		 closing:1;	/* read no more requests */
 	unsigned		 eof:1;		/* the client half-closed */
 	unsigned		 draining:1;	/* stopping: no request after this one */
+	unsigned		 linger:1;	/* the client may still be sending */
+	unsigned		 lingering:1;	/* answered: dropping input, then close */
+	size_t			 lingered;	/* bytes dropped so far */
 };
 
 static const struct ups_req_ops h1_ups_ops;
+static int h1_linger(struct h1_conn *);
 
 static struct h1_req *
 h1_req_new(struct h1_conn *h)
@@ -195,6 +201,12 @@ h1_ups_head(void *arg, struct ups_resp *resp)
 		evbuffer_add(r->out, "Transfer-Encoding: chunked\r\n", 28);
 	} else
 		r->flags |= R_F_CLOSE;	/* the body ends where the connection does */
+	/*
+	 * Answered before its body was all read: the rest of the body may
+	 * never come through (h1_pump()), so the connection may end here.
+	 */
+	if (!(r->flags & R_F_REQ_END))
+		r->flags |= R_F_CLOSE;
 	if (r->flags & R_F_CLOSE)
 		evbuffer_add(r->out, "Connection: close\r\n", 19);
 	else if (r->minor == 0)
@@ -582,8 +594,12 @@ h1_pump(struct h1_conn *h)
 			 * The connection ends with this response (the rest of
 			 * an unread body would be taken for a request): the
 			 * requests queued behind it will never be answered.
+			 * A client still sending its body is let finish before
+			 * the close (h1_linger()).
 			 */
 			h->closing = 1;
+			if (!(r->flags & R_F_REQ_END))
+				h->linger = 1;
 			while (!TAILQ_EMPTY(&h->reqs))
 				h1_req_free(TAILQ_FIRST(&h->reqs));
 			break;
@@ -597,9 +613,35 @@ h1_pump(struct h1_conn *h)
 		conn_schedule(h->conn);
 	}
 	if ((h->closing || h->eof) && TAILQ_EMPTY(&h->reqs)) {
+		if (h->lingering)
+			return 0;
 		bufferevent_disable(h->conn->bev, EV_READ);
-		return evbuffer_get_length(out) == 0 ? -1 : 0;
+		if (evbuffer_get_length(out) > 0)
+			return 0;
+		return h->linger && !h->eof ? h1_linger(h) : -1;
 	}
+	return 0;
+}
+
+/*
+ * h1_linger() starts the end of a connection whose last response went out
+ * before the client had sent all of its request body: closing now, with the
+ * client's bytes unread, would make the kernel answer with a reset, and a
+ * client still sending could lose the response it has not read yet (curl
+ * did, about one time in ten).  So its input is read and dropped until it
+ * closes, for H1_LINGER_MS or H1_LINGER_MAX bytes at most, then the
+ * connection is closed.  Returns 0.
+ */
+static int
+h1_linger(struct h1_conn *h)
+{
+	struct evbuffer *in = bufferevent_get_input(h->conn->bev);
+
+	h->lingering = 1;
+	h->lingered = evbuffer_get_length(in);
+	evbuffer_drain(in, h->lingered);
+	conn_set_timeout(h->conn, H1_LINGER_MS);
+	bufferevent_enable(h->conn->bev, EV_READ);
 	return 0;
 }
 
@@ -618,6 +660,8 @@ h1_update_timer(struct h1_conn *h, int got_bytes)
 	struct evbuffer		*out = bufferevent_get_output(h->conn->bev);
 	enum h1_timer		 t;
 
+	if (h->lingering)
+		return;		/* h1_linger() set the timeout */
 	if (evbuffer_get_length(out) >= H1_OUT_LOW)
 		t = H1_T_SEND;
 	else if (h->full || h->stalled)
@@ -687,6 +731,11 @@ h1_parse(struct h1_conn *h)
 	enum http_errno	 err;
 	int		 got = 0;
 
+	if (h->lingering) {
+		h->lingered += evbuffer_get_length(in);
+		evbuffer_drain(in, evbuffer_get_length(in));
+		return h->lingered > H1_LINGER_MAX ? -1 : 0;
+	}
 	if (h->stalled) {
 		/* Read again once the queue or the body buffer drained. */
 		r = h->cur;
@@ -808,6 +857,8 @@ h1_on_defer(struct h1_conn *h)
 int
 h1_on_timeout(struct h1_conn *h)
 {
+	if (h->lingering)
+		return -1;
 	switch (h->timer) {
 	case H1_T_SEND:
 		if (!conn_send_expired(h->conn))

@@ -241,8 +241,11 @@ log("h2 /early-close: %r" % ((r["/early-close"][0], r["/early-close"][1], r["/ea
 check(r["/early-close"][0] in (413, 502) and r["/early-close"][2] in ("end", "reset"),
       "h2 /early-close: 413 (or 502 when the upstream's reset came first)")
 check(r["/ok"] == (200, b"ok", "end"), "h2 /early-close: the other stream is served")
-body, code, _ = h1(g, "/early-drain", big)
-check((body, code) == ("nope", 413), "HTTP/1.1 /early-drain: 413 (got %d)" % code)
+# Over HTTP/1.1 the connection ends after the early answer; closed with the
+# client still sending, the client lost the answer about one time in ten.
+codes = [h1(g, "/early-drain", big)[:2] for _ in range(20)]
+check(codes == [("nope", 413)] * 20, "HTTP/1.1 /early-drain: 413, 20 times out of 20 (%r)" %
+      [c for b, c in codes if (b, c) != ("nope", 413)])
 
 # Slow drips: within upstream_response_timeout between bytes they complete.
 r = h2_exchange(g.port, [("GET", "/drip", None), ("GET", "/drip-head", None), ("GET", "/ok", None)])
