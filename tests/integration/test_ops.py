@@ -334,7 +334,7 @@ g.stop()
 
 # ---- two workers, one ban table ---------------------------------------------------
 g = start("workers 2\nrule trap path prefix /trap ban ttl 1h\n")
-check("2 workers" in g.log(), "two workers started")
+check(wait_for(lambda: "2 workers" in g.log(), 10), "two workers started")
 lives = []
 for i in range(12):
     c = RawClient(g.port, tls=False, source="127.0.0.64")
