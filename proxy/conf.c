@@ -136,6 +136,8 @@ static const struct conf_key conf_keys[] = {
 	{ "admin_listen", CONF_T_ADDR, OFF(admin_addr), 0, "off", NULL, NULL,
 	    NULL },
 	KEY_PATH(ban_state_file, "off"),
+	KEY_PATH(ban_share, "off"),
+	KEY_PATH(ban_share_prefix, "h2guard:"),
 	KEY_DUR(ban_state_interval, "60s"),
 	KEY_CHOICE(forwarded_headers, "strip", conf_forwarded),
 };
@@ -750,6 +752,8 @@ conf_line(struct conf_parser *p, const char *s, size_t n, char *buf)
 }
 
 /* The checks that need the whole file. */
+static void conf_check_ban_share(struct conf_parser *);
+
 static void
 conf_check(struct conf_parser *p)
 {
@@ -769,6 +773,62 @@ conf_check(struct conf_parser *p)
 		conf_error(p, p->line, "no \"listen\" line");
 	if (STAILQ_EMPTY(&conf->upstreams))
 		conf_error(p, p->line, "no \"upstream\" line");
+	conf_check_ban_share(p);
+}
+
+/*
+ * "ban_share redis://[:PASSWORD@]ADDR:PORT[/DB]" (an address, not a name:
+ * nothing may block the event loop on a resolver later) or "off".
+ */
+static void
+conf_check_ban_share(struct conf_parser *p)
+{
+	struct conf	*conf = p->conf;
+	const char	*s = conf->ban_share, *at, *slash;
+	char		 hostport[96];
+	uint64_t	 db = 0;
+	size_t		 len;
+
+	/* Keys are matched with SCAN PREFIX*: no glob characters. */
+	if (conf->ban_share_prefix[0] == '\0' ||
+	    strpbrk(conf->ban_share_prefix, " \t*?[]\\") != NULL)
+		conf_error(p, conf->ban_share_prefix_line,
+		    "ban_share_prefix: letters, digits and punctuation other "
+		    "than * ? [ ] \\, not empty");
+	if (strcmp(s, "off") == 0)
+		return;
+	if (strncmp(s, "redis://", 8) != 0)
+		goto bad;
+	s += 8;
+	if ((at = strrchr(s, '@')) != NULL) {
+		if (*s != ':' || at == s + 1)
+			goto bad;
+		if ((conf->ban_share_password = strndup(s + 1,
+		    (size_t)(at - s - 1))) == NULL) {
+			p->oom = 1;
+			return;
+		}
+		s = at + 1;
+	}
+	slash = strchr(s, '/');
+	len = slash ? (size_t)(slash - s) : strlen(s);
+	if (len == 0 || len >= sizeof(hostport))
+		goto bad;
+	memcpy(hostport, s, len);
+	hostport[len] = '\0';
+	if (conf_parse_addr(hostport, &conf->ban_share_addr,
+	    &conf->ban_share_addrlen) != 0)
+		goto bad;
+	if (slash != NULL && (conf_parse_number(slash + 1, &db) != 0 ||
+	    db > 1000))
+		goto bad;
+	conf->ban_share_db = (uint32_t)db;
+	return;
+bad:
+	conf->ban_share_addrlen = 0;
+	conf_error(p, conf->ban_share_line, "ban_share: expected "
+	    "redis://[:PASSWORD@]ADDR:PORT[/DB] (an IP address; DB 0..1000) "
+	    "or off");
 }
 
 /* A configuration holding the defaults of conf_keys[]; NULL: no memory. */
@@ -910,6 +970,9 @@ conf_free(struct conf *conf)
 	free(conf->ban_log);
 	free(conf->access_log);
 	free(conf->ban_state_file);
+	free(conf->ban_share);
+	free(conf->ban_share_prefix);
+	free(conf->ban_share_password);
 	rules_free(conf->rules);
 	free(conf->path);
 	free(conf);

@@ -110,6 +110,16 @@ struct conf {
 	int	 ban_state_file_line;
 	uint32_t ban_state_interval;	/* ms between saves of the ban table */
 	int	 forwarded_headers;	/* CONF_FWD_STRIP or CONF_FWD_TRUST */
+
+	/* fleet-wide bans (banshare.h) */
+	char	*ban_share;		/* owned; "off" or redis://... as written */
+	int	 ban_share_line;
+	char	*ban_share_prefix;	/* owned; Redis key and channel prefix */
+	int	 ban_share_prefix_line;
+	struct sockaddr_storage ban_share_addr;	/* parsed from ban_share */
+	socklen_t ban_share_addrlen;	/* 0: off */
+	char	*ban_share_password;	/* owned; NULL: none */
+	uint32_t ban_share_db;		/* SELECT this database */
 };
 
 /*

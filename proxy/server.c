@@ -22,6 +22,7 @@
 #include "proxy/accesslog.h"
 #include "proxy/admin.h"
 #include "proxy/bantable.h"
+#include "proxy/banshare.h"
 #include "proxy/clients.h"
 #include "proxy/conf.h"
 #include "proxy/conn.h"
@@ -701,8 +702,12 @@ worker_free(struct worker *w)
 
 /* ---- bans ------------------------------------------------------------------ */
 
-int
-server_ban(const struct sockaddr *sa, unsigned plen, uint64_t ttl_ms,
+/*
+ * server_ban_here() bans in this instance's table and tears down live
+ * connections (except, of the calling worker, is left to its caller).
+ */
+static int
+server_ban_here(const struct sockaddr *sa, unsigned plen, uint64_t ttl_ms,
     const struct conn *except)
 {
 	unsigned	 i;
@@ -721,6 +726,43 @@ server_ban(const struct sockaddr *sa, unsigned plen, uint64_t ttl_ms,
 			worker_post(&srv.workers[i], WK_BANS);
 	}
 	return 0;
+}
+
+int
+server_ban(const struct sockaddr *sa, unsigned plen, uint64_t ttl_ms,
+    const struct conn *except)
+{
+	int rc = server_ban_here(sa, plen, ttl_ms, except);
+
+	if (rc == 0)
+		banshare_add(sa, plen, ttl_ms);
+	return rc;
+}
+
+/* Bans from the other instances (ban_share): applied, not shared again. */
+static int server_shared_ban(const struct sockaddr *, unsigned, uint64_t);
+static int server_shared_unban(const struct sockaddr *, unsigned);
+
+static const struct banshare_ops server_banshare_ops = {
+	.add = server_shared_ban,
+	.remove = server_shared_unban,
+};
+
+static int
+server_shared_ban(const struct sockaddr *sa, unsigned plen, uint64_t ttl_ms)
+{
+	return server_ban_here(sa, plen, ttl_ms, NULL);
+}
+
+static int
+server_shared_unban(const struct sockaddr *sa, unsigned plen)
+{
+	int rc;
+
+	pthread_mutex_lock(&srv.lock);
+	rc = ban_remove_prefix(srv.bans, sa, plen);
+	pthread_mutex_unlock(&srv.lock);
+	return rc;
 }
 
 static void
@@ -831,7 +873,10 @@ server_admin_metrics(struct evbuffer *out)
 	g.start_time = srv.start_time;
 	g.reloads = srv.reloads;
 	g.reload_failures = srv.reload_failures;
-	return metrics_render(out, w, i, &g);
+	if (metrics_render(out, w, i, &g) < 0)
+		return -1;
+	banshare_metrics(out);
+	return 0;
 }
 
 static void
@@ -851,11 +896,10 @@ server_admin_ban_add(const struct sockaddr *sa, unsigned plen, uint64_t ttl_ms)
 static int
 server_admin_ban_remove(const struct sockaddr *sa, unsigned plen)
 {
-	int rc;
+	int rc = server_shared_unban(sa, plen);
 
-	pthread_mutex_lock(&srv.lock);
-	rc = ban_remove_prefix(srv.bans, sa, plen);
-	pthread_mutex_unlock(&srv.lock);
+	/* Fleet-wide, whether or not this instance had it. */
+	banshare_remove(sa, plen);
 	return rc;
 }
 
@@ -908,6 +952,10 @@ server_reload_warn(const struct conf *o, const struct conf *n)
 		    *(const uint32_t *)((const char *)n + keys[i].off))
 			log_warn("reload: %s changed: takes effect at the next "
 			    "start", keys[i].name);
+	if (strcmp(o->ban_share, n->ban_share) != 0 ||
+	    strcmp(o->ban_share_prefix, n->ban_share_prefix) != 0)
+		log_warn("reload: ban_share changed: takes effect at the next "
+		    "start");
 }
 
 /*
@@ -1148,6 +1196,10 @@ server_init(struct conf *conf, SSL_CTX *ssl_ctx)
 		}
 	if (server_logs_open(conf) < 0 || server_ban_load(conf) < 0)
 		return -1;
+	if (banshare_start(srv.base, conf, &server_banshare_ops) < 0) {
+		log_err("ban_share: out of memory");
+		return -1;
+	}
 	STAILQ_FOREACH(cl, &conf->listens, link) {
 		if ((ls = lsock_new(cl)) == NULL)
 			return -1;
@@ -1260,6 +1312,7 @@ server_free(void)
 		lsock_free(ls, 0);
 	}
 	admin_free(srv.admin);
+	banshare_stop();
 	for (i = 0; i < 4; i++)
 		if (srv.sigs[i])
 			event_free(srv.sigs[i]);

@@ -36,7 +36,7 @@ exec valgrind --tool=memcheck --leak-check=full --errors-for-leak-kinds=definite
 	--log-file="$OUT/h2guard.%p.log" "$top/$BUILD_DIR/h2guard" "\$@"
 WRAP
 chmod +x "$wrap"
-tests=${*:-cli proxy concurrency large upstream hostile ban flood flood_edges ops exhaustion}
+tests=${*:-cli proxy concurrency large upstream hostile ban flood flood_edges ops exhaustion banshare}
 status=0
 for t in $tests; do
 	start=$(date +%s)

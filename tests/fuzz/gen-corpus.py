@@ -76,6 +76,9 @@ limit streams off
 limit rst_rate 10/10s
 limit continuations 3
 limit header_bytes 16k
+memory_limit 512m
+ban_share redis://:secret@127.0.0.1:6379/2
+ban_share_prefix site:
 """)
     write("conf", "errors", "listen nowhere\nupstream\nworkers -1\nlimit nope 1\nrule a ban\nrule a path exact / ban\n"
           "\"unterminated\nmax_header_list_size 1q\n")

@@ -1094,6 +1094,49 @@ START_TEST(test_err_many)
 }
 END_TEST
 
+START_TEST(test_ban_share)
+{
+	static const char *const bad[] = {
+		"ban_share http://127.0.0.1:6379",
+		"ban_share redis://localhost:6379",
+		"ban_share redis://127.0.0.1",
+		"ban_share redis://127.0.0.1:6379/x",
+		"ban_share redis://127.0.0.1:6379/1001",
+		"ban_share redis://secret@127.0.0.1:6379",
+		"ban_share redis://:@127.0.0.1:6379",
+	};
+	struct conf	*conf;
+	char		 text[256];
+	size_t		 i;
+
+	conf = parse_ok(MINIMAL);
+	ck_assert_str_eq(conf->ban_share, "off");
+	ck_assert_uint_eq(conf->ban_share_addrlen, 0);
+	ck_assert_str_eq(conf->ban_share_prefix, "h2guard:");
+	conf_free(conf);
+	conf = parse_ok(MINIMAL "ban_share redis://:p@ss@[::1]:6380/3\n"
+	    "ban_share_prefix site1:\n");
+	ck_assert_int_eq(conf->ban_share_addr.ss_family, AF_INET6);
+	ck_assert_str_eq(conf->ban_share_password, "p@ss");
+	ck_assert_uint_eq(conf->ban_share_db, 3);
+	ck_assert_str_eq(conf->ban_share_prefix, "site1:");
+	conf_free(conf);
+	conf = parse_ok(MINIMAL "ban_share redis://127.0.0.1:6379\n");
+	ck_assert_int_eq(conf->ban_share_addr.ss_family, AF_INET);
+	ck_assert_ptr_null(conf->ban_share_password);
+	ck_assert_uint_eq(conf->ban_share_db, 0);
+	conf_free(conf);
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		snprintf(text, sizeof(text), "%s", bad[i]);
+		expect_error3(text, "ban_share: expected "
+		    "redis://[:PASSWORD@]ADDR:PORT[/DB] (an IP address; DB "
+		    "0..1000) or off");
+	}
+	expect_error3("ban_share_prefix a*b", "ban_share_prefix: letters, "
+	    "digits and punctuation other than * ? [ ] \\, not empty");
+}
+END_TEST
+
 START_TEST(test_load)
 {
 	char		 path[] = "/tmp/test_conf.XXXXXX";
@@ -1191,6 +1234,7 @@ conf_suite(void)
 	tcase_add_test(tc, test_err_tls);
 	tcase_add_test(tc, test_err_missing);
 	tcase_add_test(tc, test_err_many);
+	tcase_add_test(tc, test_ban_share);
 	tcase_add_test(tc, test_load);
 	tcase_add_test(tc, test_shipped_example);
 	suite_add_tcase(s, tc);
