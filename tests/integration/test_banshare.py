@@ -17,6 +17,7 @@ import shutil
 import subprocess
 import time
 
+import harness
 from harness import (H2guard, RawClient, Upstream, check, curl, free_port, log,
                      need, skip, tmpdir, wait_port)
 
@@ -34,6 +35,7 @@ class Redis:
         self.proc = subprocess.Popen([REDIS, "--port", str(self.port), "--bind", "127.0.0.1",
                                       "--save", "", "--appendonly", "no", "--dir", tmpdir()],
                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        harness._procs.append(self.proc)      # killed at exit, even when a check fails
         check(wait_port(self.port, proc=self.proc), "redis-server up on port %d" % self.port)
 
     def stop(self):
