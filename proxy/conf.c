@@ -375,6 +375,26 @@ static const struct {
 };
 
 /*
+ * conf_store_number() parses val as key's numeric type into *v, within the
+ * key's bounds.  Returns 0, -EINVAL or -ERANGE.
+ */
+static int
+conf_store_number(const struct conf_key *key, const char *val, uint64_t *v)
+{
+	int		(*parse)(const char *, uint64_t *);
+	uint64_t	 lo = 0, hi = 0;
+	int		 rc;
+
+	parse = conf_numeric[key->type].parse;
+	if ((rc = parse(val, v)) != 0)
+		return rc;
+	/* The table's own bounds: they always parse. */
+	parse(key->min, &lo);
+	parse(key->max, &hi);
+	return *v < lo || *v > hi ? -ERANGE : 0;
+}
+
+/*
  * Stores val, parsed as key's type, in conf.  Used for the defaults and for
  * the file.  Returns 0, -EINVAL, -ERANGE or -ENOMEM.
  */
@@ -382,10 +402,10 @@ static int
 conf_store(struct conf *conf, const struct conf_key *key, const char *val)
 {
 	void	*field = (char *)conf + key->off;
-	uint64_t v, lo = 0, hi = 0;
+	uint64_t v;
 	char	*s, **sp;
 	const struct conf_choice *c;
-	int	 rc, (*parse)(const char *, uint64_t *);
+	int	 rc;
 
 	switch (key->type) {
 	case CONF_T_PATH:
@@ -416,36 +436,24 @@ conf_store(struct conf *conf, const struct conf_key *key, const char *val)
 		    val);
 		return 0;
 	case CONF_T_WORKERS:
-		if (strcmp(val, "auto") == 0) {
-			*(uint32_t *)field = 0;
-			return 0;
-		}
-		/* FALLTHROUGH */
+	case CONF_T_MEMORY:
+		/* Their word for 0: "auto" workers, no memory_limit. */
+		if (strcmp(val, key->type == CONF_T_WORKERS ? "auto" :
+		    "off") == 0)
+			v = 0;
+		else if ((rc = conf_store_number(key, val, &v)) != 0)
+			return rc;
+		if (key->type == CONF_T_MEMORY)
+			*(uint64_t *)field = v;
+		else
+			*(uint32_t *)field = (uint32_t)v;
+		return 0;
 	case CONF_T_NUMBER:
 	case CONF_T_SIZE:
 	case CONF_T_DURATION:
-		parse = conf_numeric[key->type].parse;
-		if ((rc = parse(val, &v)) != 0)
+		if ((rc = conf_store_number(key, val, &v)) != 0)
 			return rc;
-		/* The table's own bounds: they always parse. */
-		parse(key->min, &lo);
-		parse(key->max, &hi);
-		if (v < lo || v > hi)
-			return -ERANGE;
 		*(uint32_t *)field = (uint32_t)v;
-		return 0;
-	case CONF_T_MEMORY:
-		if (strcmp(val, "off") == 0) {
-			*(uint64_t *)field = 0;
-			return 0;
-		}
-		if ((rc = conf_parse_size(val, &v)) != 0)
-			return rc;
-		conf_parse_size(key->min, &lo);
-		conf_parse_size(key->max, &hi);
-		if (v < lo || v > hi)
-			return -ERANGE;
-		*(uint64_t *)field = v;
 		return 0;
 	default:
 		return -EINVAL;

@@ -98,6 +98,7 @@ struct h1_conn {
 
 static const struct ups_req_ops h1_ups_ops;
 static int h1_linger(struct h1_conn *);
+static int h1_parse(struct h1_conn *);
 
 static struct h1_req *
 h1_req_new(struct h1_conn *h)
@@ -630,19 +631,15 @@ h1_pump(struct h1_conn *h)
  * client still sending could lose the response it has not read yet (curl
  * did, about one time in ten).  So its input is read and dropped until it
  * closes, for H1_LINGER_MS or H1_LINGER_MAX bytes at most, then the
- * connection is closed.  Returns 0.
+ * connection is closed.  Returns 0, or -1 to close now.
  */
 static int
 h1_linger(struct h1_conn *h)
 {
-	struct evbuffer *in = bufferevent_get_input(h->conn->bev);
-
 	h->lingering = 1;
-	h->lingered = evbuffer_get_length(in);
-	evbuffer_drain(in, h->lingered);
 	conn_set_timeout(h->conn, H1_LINGER_MS);
 	bufferevent_enable(h->conn->bev, EV_READ);
-	return 0;
+	return h1_parse(h);	/* drops what is there already */
 }
 
 /*

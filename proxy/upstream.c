@@ -61,6 +61,7 @@ struct ups_pool {
 };
 
 #define UC_STARVE_POLL_MS	20	/* memory_limit reached: look again */
+static const struct timeval uc_starve_tv = { 0, UC_STARVE_POLL_MS * 1000 };
 #define UC_STARVE_FLOOR		(16 * 1024)	/* ... still read below this */
 
 enum uc_state {
@@ -232,7 +233,6 @@ static void
 uc_starve(struct ups_conn *uc)
 {
 	struct ups_pool		*pool = uc->srv->pool;
-	static const struct timeval poll_tv = { 0, UC_STARVE_POLL_MS * 1000 };
 
 	event_del(&uc->rd_ev);
 	if (uc->starved)
@@ -241,7 +241,7 @@ uc_starve(struct ups_conn *uc)
 	TAILQ_INSERT_TAIL(&pool->starved, uc, slink);
 	METRIC_INC(metrics_self->memory_waits);
 	if (!evtimer_pending(&pool->starve_ev, NULL))
-		evtimer_add(&pool->starve_ev, &poll_tv);
+		evtimer_add(&pool->starve_ev, &uc_starve_tv);
 }
 
 static void
@@ -249,7 +249,6 @@ uc_starve_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct ups_pool		*pool = arg;
 	struct ups_conn		*uc, *next;
-	static const struct timeval poll_tv = { 0, UC_STARVE_POLL_MS * 1000 };
 	int			 drained = membudget_drained();
 
 	for (uc = TAILQ_FIRST(&pool->starved); uc != NULL; uc = next) {
@@ -261,7 +260,7 @@ uc_starve_cb(evutil_socket_t fd, short what, void *arg)
 		uc_read_arm(uc);
 	}
 	if (!TAILQ_EMPTY(&pool->starved))
-		evtimer_add(&pool->starve_ev, &poll_tv);
+		evtimer_add(&pool->starve_ev, &uc_starve_tv);
 }
 
 void
