@@ -12,14 +12,13 @@ Clients bind their source address (127.0.0.9, 127.0.0.10).  Skips (77)
 without redis-server."""
 
 import os
-import re
 import shutil
 import subprocess
 import time
 
 import harness
 from harness import (H2guard, RawClient, Upstream, check, curl, free_port, log,
-                     need, skip, tmpdir, wait_port)
+                     metrics, need, skip, tmpdir, wait_for, wait_port)
 
 REDIS = shutil.which("redis-server") or "/usr/bin/redis-server"
 if not os.access(REDIS, os.X_OK):
@@ -43,27 +42,9 @@ class Redis:
         self.proc.wait(10)
 
 
-def metrics(g):
-    out = curl(["http://127.0.0.1:%d/metrics" % g.admin_port], timeout=10).out
-    return {m.group(1): float(m.group(2)) for m in re.finditer(r"^(h2guard_\S+) (\S+)$", out, re.M)}
-
-
-def wait_for(cond, timeout):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if cond():
-            return True
-        time.sleep(0.1)
-    return cond()
-
-
 def start(redis_port):
-    ap = free_port()
-    g = H2guard([up.addr], tls=False, extra="ban_share redis://127.0.0.1:%d/0\n"
-                "rule trap path prefix /trap ban ttl 1h\nadmin_listen 127.0.0.1:%d\n" % (redis_port, ap))
-    g.admin_port = ap
-    check(wait_port(ap), "admin listener up")
-    return g
+    return H2guard([up.addr], tls=False, admin=True, extra="ban_share redis://127.0.0.1:%d/0\n"
+                   "rule trap path prefix /trap ban ttl 1h\n" % redis_port)
 
 
 def served(g, source, path="/x"):

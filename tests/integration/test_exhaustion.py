@@ -12,12 +12,11 @@ import resource
 import socket
 import time
 
-import re
 
 import h2.events
 import h2.settings
 
-from harness import H2guard, RawClient, Upstream, check, curl, fail, free_port, log, need, pattern
+from harness import H2guard, RawClient, Upstream, check, curl, fail, log, metrics, need, pattern, wait_for
 
 need("curl")
 up = Upstream()
@@ -72,14 +71,8 @@ def out_of_descriptors():
     # Descriptors come back: the queued connections are accepted, new ones served.
     for s in clients:
         s.close()
-    deadline = time.monotonic() + 10
-    ok = False
-    while time.monotonic() < deadline and not ok:
-        r = curl([g.url + "/after"], timeout=5, check_rc=False)
-        ok = r.out == "ok GET /after\n"
-        if not ok:
-            time.sleep(0.2)
-    check(ok, "served again once descriptors are free")
+    check(wait_for(lambda: curl([g.url + "/after"], timeout=5, check_rc=False).out == "ok GET /after\n", 10),
+          "served again once descriptors are free")
     check("accepting again after" in g.log(), "a line says accepting works again")
     resource.prlimit(pid, resource.RLIMIT_NOFILE, resource.getrlimit(resource.RLIMIT_NOFILE))
     g.stop()
@@ -95,18 +88,16 @@ BODY = 3000000
 CONNS, STREAMS = 6, 4
 
 
-def metric(g, port, name):
-    out = curl(["http://127.0.0.1:%d/metrics" % port]).out
-    m = re.search(r"^h2guard_%s (\d+)$" % name, out, re.M)
-    check(m is not None, "metric h2guard_%s" % name)
-    return int(m.group(1))
+def metric(g, name):
+    m = metrics(g)
+    check("h2guard_" + name in m, "metric h2guard_%s" % name)
+    return int(m["h2guard_" + name])
 
 
 def stalled(limit):
     """CONNS h2c connections, STREAMS big downloads each, none read: returns
-    (h2guard, admin port, clients, buffer_bytes held after 1.5 s)."""
-    ap = free_port()
-    g = H2guard([up.addr], tls=False, extra="memory_limit %s\nadmin_listen 127.0.0.1:%d" % (limit, ap))
+    (h2guard, clients, buffer_bytes held after 1.5 s)."""
+    g = H2guard([up.addr], tls=False, admin=True, extra="memory_limit %s" % limit)
     cs = []
     for _ in range(CONNS):
         c = RawClient(g.port, timeout=30)
@@ -117,15 +108,15 @@ def stalled(limit):
         c.send(c.requests(["/bytes/%d" % BODY] * STREAMS))
         cs.append(c)
     time.sleep(1.5)
-    return g, ap, cs, metric(g, ap, "buffer_bytes")
+    return g, cs, metric(g, "buffer_bytes")
 
 
-g, ap, cs, unbounded = stalled("off")
+g, cs, unbounded = stalled("off")
 for c in cs:
     c.close()
 g.stop()
-g, ap, cs, held = stalled("2m")
-waits = metric(g, ap, "memory_waits_total")
+g, cs, held = stalled("2m")
+waits = metric(g, "memory_waits_total")
 log("clients not reading: %d bytes in h2guard's buffers without memory_limit, %d with 2m (%d waits)"
     % (unbounded, held, waits))
 check(unbounded > 5 << 20, "without a limit the buffers hold more than 5 MiB (%d)" % unbounded)

@@ -12,51 +12,38 @@ import subprocess
 import threading
 import time
 
-from harness import H2guard, RawClient, check, curl, log, need
+from harness import H2guard, RawClient, RawUpstream, check, log, need
 
 need("curl")
 
 OK = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
 
+# The answers written at once: path -> (bytes, keep the connection after).
+FIXED = {
+    "/ok": (OK, True),
+    "/bad-status": (b"HTTP/1.1 2x0 Fine\r\nContent-Length: 2\r\n\r\nok", True),
+    "/huge-headers": (b"HTTP/1.1 200 OK\r\nX-Big: " + b"a" * 200000 + b"\r\nContent-Length: 2\r\n\r\nok", True),
+    # Content-Length says less than follows: a second, smuggled response.
+    "/cl-more": (b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello"
+                 b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nSMUGG", True),
+    "/cl-fewer": (b"HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n" + b"x" * 5000, False),
+    "/chunked-cut": (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n1000\r\n" + b"y" * 4096
+                     + b"\r\n5\r\nhel", False),
+    "/early-close": (b"HTTP/1.1 413 Payload Too Large\r\nContent-Length: 4\r\nConnection: close\r\n\r\nnope",
+                     False),
+}
 
-class Hostile:
+
+class Hostile(RawUpstream):
     """An HTTP/1.1 upstream whose answer depends on the request path."""
 
     def __init__(self):
-        self.sock = socket.socket()
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(128)
-        self.addr = "127.0.0.1:%d" % self.sock.getsockname()[1]
         self.stop = threading.Event()
-        threading.Thread(target=self._accept, daemon=True).start()
+        super().__init__()
 
-    def _accept(self):
-        while True:
-            try:
-                c, _ = self.sock.accept()
-            except OSError:
-                return
-            threading.Thread(target=self._serve, args=(c,), daemon=True).start()
-
-    def _serve(self, c):
-        buf = b""
-        try:
-            while True:
-                while b"\r\n\r\n" not in buf:
-                    d = c.recv(65536)
-                    if not d:
-                        return
-                    buf += d
-                head, buf = buf.split(b"\r\n\r\n", 1)
-                path = head.split(b" ", 2)[1].decode()
-                if not self._answer(c, path, head, buf):
-                    return
-                buf = b""
-        except OSError:
-            pass
-        finally:
-            c.close()
+    def answer(self, c, idx, nth, head, rest):
+        path = head.split(b" ", 2)[1].decode()
+        return self._answer(c, path, head, rest), b""
 
     def _drip(self, c, data, gap):
         for i in range(len(data)):
@@ -66,24 +53,10 @@ class Hostile:
 
     def _answer(self, c, path, head, rest):
         """Answers one request; False closes the connection."""
-        if path == "/ok":
-            c.sendall(OK)
-            return True
-        if path == "/bad-status":
-            c.sendall(b"HTTP/1.1 2x0 Fine\r\nContent-Length: 2\r\n\r\nok")
-            return True
-        if path == "/huge-headers":
-            c.sendall(b"HTTP/1.1 200 OK\r\nX-Big: " + b"a" * 200000 + b"\r\nContent-Length: 2\r\n\r\nok")
-            return True
-        if path == "/cl-more":
-            c.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhelloHTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nSMUGG")
-            return True
-        if path == "/cl-fewer":
-            c.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n" + b"x" * 5000)
-            return False
-        if path == "/chunked-cut":
-            c.sendall(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n1000\r\n" + b"y" * 4096 + b"\r\n5\r\nhel")
-            return False
+        if path in FIXED:
+            resp, keep = FIXED[path]
+            c.sendall(resp)
+            return keep
         if path == "/never":
             self.stop.wait(30)
             return False
@@ -102,9 +75,6 @@ class Hostile:
                 left -= len(d)
             c.settimeout(None)
             return True
-        if path == "/early-close":
-            c.sendall(b"HTTP/1.1 413 Payload Too Large\r\nContent-Length: 4\r\nConnection: close\r\n\r\nnope")
-            return False
         if path == "/drip":
             c.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\n")
             self._drip(c, b"abcdef", 0.3)

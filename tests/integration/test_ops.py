@@ -18,7 +18,7 @@ import threading
 import time
 
 from harness import (H2guard, RawClient, Upstream, check, curl, free_port,
-                     log, need, pattern, tmpdir, wait_port)
+                     log, metrics, need, pattern, tmpdir, wait_for, wait_port)
 
 need("curl")
 up = Upstream()
@@ -35,22 +35,9 @@ def admin(g, method, path, data=None):
     return int(code or 0), body
 
 
-def metrics(g):
-    code, body = admin(g, "GET", "/metrics")
-    check(code == 200, "GET /metrics answers 200")
-    vals = {}
-    for line in body.splitlines():
-        if line and not line.startswith("#"):
-            k, v = line.rsplit(" ", 1)
-            vals[k] = float(v)
-    return vals
-
-
 def start(extra="", **kw):
-    port = free_port()
-    g = H2guard([up.addr], extra="admin_listen 127.0.0.1:%d\n%s" % (port, extra), **kw)
-    g.admin_port = port
-    check(wait_port(port), "the admin listener is up on 127.0.0.1:%d" % port)
+    g = H2guard([up.addr], extra=extra, admin=True, **kw)
+    check(wait_port(g.admin_port), "the admin listener is up on 127.0.0.1:%d" % g.admin_port)
     return g
 
 
@@ -59,15 +46,6 @@ def jlines(path):
         return []
     with open(path) as f:
         return [json.loads(l) for l in f if l.strip()]
-
-
-def wait_for(pred, timeout=5.0):
-    end = time.time() + timeout
-    while time.time() < end:
-        if pred():
-            return True
-        time.sleep(0.05)
-    return pred()
 
 
 def connect_from(src, port):
@@ -161,9 +139,7 @@ held.close()
 check(wait_for(lambda: metrics(g)["h2guard_connections_open"] == 0, 3), "and 0 again once it left")
 check(m1.get("h2guard_workers") == 1, "one worker by default")
 
-dead = H2guard(["127.0.0.1:%d" % free_port()], tls=False, extra="admin_listen 127.0.0.1:%d" % free_port())
-dead.admin_port = int(re.search(r"admin_listen 127.0.0.1:(\d+)", open(dead.conf).read()).group(1))
-wait_port(dead.admin_port)
+dead = H2guard(["127.0.0.1:%d" % free_port()], tls=False, admin=True)
 r = curl([dead.url + "/x"], check_rc=False)
 check(r.out.startswith("502"), "an upstream refusing connections: 502")
 check(metrics(dead)["h2guard_upstream_errors_total"] == 1, "upstream_errors_total is 1")
