@@ -69,6 +69,8 @@ struct ban_table {
 	/* [0]: IPv4, [1]: IPv6; entries per prefix length, and which are > 0 */
 	uint32_t	 nplen[2][129];
 	uint64_t	 plens[2][3];	/* bit p % 64 of word p / 64: nplen != 0 */
+	const struct ban_hooks *hooks;	/* borrowed; NULL: none */
+	void		*hooks_arg;
 };
 
 /* The family index in nplen and plens of an entry or key of length len. */
@@ -196,6 +198,9 @@ ban_delete(struct ban_table *bt, size_t pos)
 	struct ban_ent	*e;
 
 	ban_count_plen(bt, bt->ent[pos].len, bt->ent[pos].plen, -1);
+	if (bt->hooks != NULL)
+		bt->hooks->unset(bt->hooks_arg, bt->ent[pos].addr,
+		    bt->ent[pos].len, bt->ent[pos].plen);
 	/* Backward shift: pull up every later entry of the run that may move. */
 	for (;;) {
 		j = (j + 1) & bt->mask;
@@ -275,6 +280,13 @@ ban_new(size_t max, unsigned prefix_v4, unsigned prefix_v6)
 }
 
 void
+ban_set_hooks(struct ban_table *bt, const struct ban_hooks *h, void *arg)
+{
+	bt->hooks = h;
+	bt->hooks_arg = arg;
+}
+
+void
 ban_free(struct ban_table *bt)
 {
 	if (bt == NULL)
@@ -305,6 +317,9 @@ ban_insert(struct ban_table *bt, const struct sockaddr *sa, int unit,
 		if (bt->ent[pos].expiry < expiry) {
 			bt->ent[pos].expiry = expiry;
 			ban_sift(bt, pos);
+			if (bt->hooks != NULL)
+				bt->hooks->set(bt->hooks_arg, k.addr, k.len,
+				    pl, expiry);
 		}
 		return 0;
 	}
@@ -325,6 +340,8 @@ ban_insert(struct ban_table *bt, const struct sockaddr *sa, int unit,
 	ban_place(bt, pos, &e);
 	ban_sift(bt, pos);
 	ban_count_plen(bt, e.len, e.plen, 1);
+	if (bt->hooks != NULL)
+		bt->hooks->set(bt->hooks_arg, k.addr, k.len, pl, expiry);
 	return 0;
 }
 

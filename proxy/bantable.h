@@ -34,6 +34,23 @@ struct ban_table *ban_new(size_t max, unsigned prefix_v4, unsigned prefix_v6);
 void ban_free(struct ban_table *bt);
 
 /*
+ * What ban_set_hooks() reports, as the table changes: set() when an entry
+ * is added or its expiry extended (addr: len 4 or 16 bytes, masked to
+ * plen; expiry_ms on the table's clock), unset() when one leaves the table
+ * (removed, expired, evicted).  They run inside the table's functions and
+ * must not call them.  Used to mirror the table elsewhere (kdrop.h).
+ */
+struct ban_hooks {
+	void	(*set)(void *arg, const uint8_t *addr, unsigned len,
+		    unsigned plen, uint64_t expiry_ms);
+	void	(*unset)(void *arg, const uint8_t *addr, unsigned len,
+		    unsigned plen);
+};
+
+/* ban_set_hooks() reports every change to h (NULL: none) with arg. */
+void ban_set_hooks(struct ban_table *bt, const struct ban_hooks *h, void *arg);
+
+/*
  * ban_add() bans sa's prefix (the table's unit) until now_ms + ttl_ms (an
  * existing ban is extended, never shortened): ban_add_prefix() with
  * prefix_v4 or prefix_v6.  Returns 0, or -ENOMEM / -EAFNOSUPPORT.

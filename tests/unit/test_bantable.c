@@ -1069,6 +1069,135 @@ START_TEST(test_load_errors)
 }
 END_TEST
 
+/* ---- hooks: a mirror kept by ban_set_hooks() alone ------------------------ */
+
+#define MIRROR_MAX	64
+
+struct mirror {
+	struct {
+		uint8_t		 addr[16];
+		unsigned	 len, plen;
+		uint64_t	 expiry;
+	} e[MIRROR_MAX];
+	size_t		 n;
+	uint64_t	 now;
+	size_t		 listed;	/* ban_foreach() entries found */
+};
+
+static ssize_t
+mirror_find(const struct mirror *m, const uint8_t *addr, unsigned len,
+    unsigned plen)
+{
+	size_t i;
+
+	for (i = 0; i < m->n; i++)
+		if (m->e[i].len == len && m->e[i].plen == plen &&
+		    memcmp(m->e[i].addr, addr, len) == 0)
+			return (ssize_t)i;
+	return -1;
+}
+
+static void
+mirror_set(void *arg, const uint8_t *addr, unsigned len, unsigned plen,
+    uint64_t expiry_ms)
+{
+	struct mirror	*m = arg;
+	ssize_t		 i = mirror_find(m, addr, len, plen);
+
+	if (i < 0) {
+		ck_assert_uint_lt(m->n, MIRROR_MAX);
+		i = (ssize_t)m->n++;
+		memcpy(m->e[i].addr, addr, len);
+		m->e[i].len = len;
+		m->e[i].plen = plen;
+	} else
+		ck_assert_uint_gt(expiry_ms, m->e[i].expiry);
+	m->e[i].expiry = expiry_ms;
+}
+
+static void
+mirror_unset(void *arg, const uint8_t *addr, unsigned len, unsigned plen)
+{
+	struct mirror	*m = arg;
+	ssize_t		 i = mirror_find(m, addr, len, plen);
+
+	ck_assert_int_ge(i, 0);
+	m->e[i] = m->e[--m->n];
+}
+
+static void
+mirror_listed(void *arg, const struct sockaddr *sa, unsigned plen,
+    uint64_t left_ms)
+{
+	struct mirror	*m = arg;
+	const uint8_t	*a;
+	unsigned	 len;
+	ssize_t		 i;
+
+	if (sa->sa_family == AF_INET) {
+		a = (const uint8_t *)&((const struct sockaddr_in *)
+		    (const void *)sa)->sin_addr;
+		len = 4;
+	} else {
+		a = ((const struct sockaddr_in6 *)(const void *)sa)
+		    ->sin6_addr.s6_addr;
+		len = 16;
+	}
+	i = mirror_find(m, a, len, plen);
+	ck_assert_int_ge(i, 0);
+	ck_assert_uint_eq(m->e[i].expiry, m->now + left_ms);
+	m->listed++;
+}
+
+/* Random changes to a small table: additions, extensions, evictions,
+ * removals and expiry all reach the mirror, and nothing else does. */
+START_TEST(test_hooks)
+{
+	static const struct ban_hooks hooks = { mirror_set, mirror_unset };
+	struct ban_table	*bt = ban_new(40, 24, 64);
+	struct sockaddr_storage	 ss;
+	struct mirror		 m;
+	uint64_t		 now = 1;
+	size_t			 live;
+	unsigned		 i, a, op;
+
+	memset(&m, 0, sizeof(m));
+	ban_set_hooks(bt, &hooks, &m);
+	srandom(7);
+	for (i = 0; i < 20000; i++) {
+		op = (unsigned)random() % 10;
+		a = (unsigned)random() % 200;
+		now += (unsigned)random() % 3;
+		if (op < 4)
+			ban_add(bt, nth(&ss, a << 8, a & 1), now,
+			    1 + (unsigned)random() % 300);
+		else if (op < 5)
+			ban_add_prefix(bt, nth(&ss, a << 8, a & 1), 16, now,
+			    1 + (unsigned)random() % 300);
+		else if (op < 7)
+			ban_check(bt, nth(&ss, a << 8, a & 1), now);
+		else if (op < 9)
+			ban_remove(bt, nth(&ss, a << 8, a & 1));
+		else
+			ban_expire(bt, now);
+		ck_assert_uint_eq(m.n, ban_count(bt));
+	}
+	m.now = now;
+	ban_foreach(bt, now, mirror_listed, &m);
+	for (live = 0, i = 0; i < m.n; i++)
+		live += m.e[i].expiry > now;
+	ck_assert_uint_eq(m.listed, live);
+	ck_assert_uint_gt(live, 5);
+	ban_expire(bt, UINT64_MAX);
+	ck_assert_uint_eq(m.n, 0);
+	/* Without hooks, nothing is reported. */
+	ban_set_hooks(bt, NULL, NULL);
+	ck_assert_int_eq(ban_add(bt, nth(&ss, 1, 0), now, 10), 0);
+	ck_assert_uint_eq(m.n, 0);
+	ban_free(bt);
+}
+END_TEST
+
 static Suite *
 bantable_suite(void)
 {
@@ -1094,6 +1223,7 @@ bantable_suite(void)
 	tcase_add_test(tc, test_foreach);
 	tcase_add_test(tc, test_save_load);
 	tcase_add_test(tc, test_load_errors);
+	tcase_add_test(tc, test_hooks);
 	suite_add_tcase(s, tc);
 	return s;
 }
