@@ -598,6 +598,41 @@ rules_match(const struct rule_list *rl, const struct rule_input *in)
 	return NULL;
 }
 
+/* The condition of a client-only allow rule, or NULL. */
+static const struct rule_cond *
+rule_allowed_client(const struct rule *r)
+{
+	if (r->action != RULE_ALLOW || r->nconds != 1 ||
+	    r->conds[0].type != COND_CLIENT)
+		return NULL;
+	return &r->conds[0];
+}
+
+void
+rules_foreach_allowed_client(const struct rule_list *rl, rule_cidr_fn *fn,
+    void *arg)
+{
+	const struct rule_cond	*c;
+	size_t			 i;
+
+	for (i = 0; i < rl->n; i++)
+		if ((c = rule_allowed_client(rl->v[i])) != NULL)
+			fn(arg, c->family, c->addr, c->prefix);
+}
+
+int
+rules_client_allowed(const struct rule_list *rl, const struct sockaddr *sa)
+{
+	const struct rule_cond	*c;
+	size_t			 i;
+
+	for (i = 0; i < rl->n; i++)
+		if ((c = rule_allowed_client(rl->v[i])) != NULL &&
+		    rule_client(c, sa))
+			return 1;
+	return 0;
+}
+
 const char *
 rule_name(const struct rule *r)
 {

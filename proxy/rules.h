@@ -69,6 +69,22 @@ size_t rules_count(const struct rule_list *rl);
 /* rules_match() returns the first rule whose conditions all hold, or NULL. */
 const struct rule *rules_match(const struct rule_list *rl, const struct rule_input *in);
 
+/*
+ * A client-only allow rule ("rule NAME client CIDR allow": that one
+ * condition) exempts the addresses it covers from address bans: they are
+ * never closed at accept nor dropped by the kernel for a ban, whatever
+ * prefix the ban has.  Their requests still go through the rules.
+ *
+ * rules_foreach_allowed_client() calls fn(arg, family, addr, plen) for the
+ * CIDR of each such rule (family AF_INET: 4 bytes of addr, AF_INET6: 16;
+ * host bits zero).  rules_client_allowed() is 1 when one covers sa.
+ */
+typedef void rule_cidr_fn(void *arg, int family, const uint8_t *addr,
+    unsigned plen);
+void rules_foreach_allowed_client(const struct rule_list *rl, rule_cidr_fn *fn,
+    void *arg);
+int rules_client_allowed(const struct rule_list *rl, const struct sockaddr *sa);
+
 const char *rule_name(const struct rule *r);
 enum rule_action rule_action(const struct rule *r);
 uint32_t rule_ttl(const struct rule *r);	/* ms; 0 without ttl */

@@ -903,6 +903,50 @@ START_TEST(test_error_frees)
 }
 END_TEST
 
+/* What rules_foreach_allowed_client() listed, as "family addr/plen" lines. */
+static void
+list_cidr(void *arg, int family, const uint8_t *addr, unsigned plen)
+{
+	char	*out = arg, a[INET6_ADDRSTRLEN];
+	size_t	 len = strlen(out);
+
+	ck_assert_ptr_nonnull(inet_ntop(family, addr, a, sizeof(a)));
+	snprintf(out + len, 512 - len, "%s/%u\n", a, plen);
+}
+
+START_TEST(test_allowed_clients)
+{
+	struct rule_list	*rl = rules_new();
+	struct req		 r;
+	char			 out[512] = "";
+
+	ck_assert_ptr_nonnull(rl);
+	add(rl, "rule wp path prefix /wp ban ttl 1h");
+	add(rl, "rule office client 10.1.0.0/16 allow");
+	add(rl, "rule v6 client 2001:db8::/32 allow");
+	/* Not client-only, or not allow: no exemption from bans. */
+	add(rl, "rule health client 10.2.0.0/16 path exact /health allow");
+	add(rl, "rule scan client 10.3.0.0/16 ban");
+	add(rl, "rule peek client 10.4.0.0/16 log");
+	rules_foreach_allowed_client(rl, list_cidr, out);
+	ck_assert_str_eq(out, "10.1.0.0/16\n2001:db8::/32\n");
+	req_init(&r);
+	req_client(&r, "10.1.2.3");
+	ck_assert_int_eq(rules_client_allowed(rl, r.in.client), 1);
+	req_client(&r, "::ffff:10.1.2.3");
+	ck_assert_int_eq(rules_client_allowed(rl, r.in.client), 1);
+	req_client(&r, "2001:db8:1::7");
+	ck_assert_int_eq(rules_client_allowed(rl, r.in.client), 1);
+	req_client(&r, "10.2.0.1");
+	ck_assert_int_eq(rules_client_allowed(rl, r.in.client), 0);
+	req_client(&r, "10.3.0.1");
+	ck_assert_int_eq(rules_client_allowed(rl, r.in.client), 0);
+	req_client(&r, "10.4.0.1");
+	ck_assert_int_eq(rules_client_allowed(rl, r.in.client), 0);
+	rules_free(rl);
+}
+END_TEST
+
 static Suite *
 rules_suite(void)
 {
@@ -933,6 +977,7 @@ rules_suite(void)
 	tcase_add_test(tc, test_errors);
 	tcase_add_test(tc, test_error_empty_name);
 	tcase_add_test(tc, test_error_frees);
+	tcase_add_test(tc, test_allowed_clients);
 	suite_add_tcase(s, tc);
 	return s;
 }
