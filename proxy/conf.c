@@ -66,6 +66,13 @@ static const struct conf_choice conf_ban_closes[] = {
 	{ NULL, 0 },
 };
 
+static const struct conf_choice conf_kernel_drops[] = {
+	{ "off", CONF_KDROP_OFF },
+	{ "on", CONF_KDROP_ON },
+	{ "auto", CONF_KDROP_AUTO },
+	{ NULL, 0 },
+};
+
 static const struct conf_choice conf_forwarded[] = {
 	{ "strip", CONF_FWD_STRIP },
 	{ "trust", CONF_FWD_TRUST },
@@ -82,7 +89,7 @@ struct conf_key {
 	const char	*name;
 	enum conf_type	 type;
 	size_t		 off;		/* of the value in struct conf */
-	size_t		 line_off;	/* CONF_T_PATH: of its line number */
+	size_t		 line_off;	/* of its line number; 0: not kept */
 	const char	*def;		/* default, NULL: none */
 	const char	*min, *max;	/* numeric types: range, as printed */
 	const struct conf_choice *choices;	/* CONF_T_CHOICE, NULL-ended */
@@ -126,6 +133,8 @@ static const struct conf_key conf_keys[] = {
 	KEY_NUM(ban_table_size, CONF_T_NUMBER, "100000", "1", "10000000"),
 	KEY_NUM(ban_prefix_v4, CONF_T_NUMBER, "32", "1", "32"),
 	KEY_NUM(ban_prefix_v6, CONF_T_NUMBER, "128", "1", "128"),
+	{ "kernel_drop", CONF_T_CHOICE, OFF(kernel_drop), OFF(kernel_drop_line),
+	    "auto", NULL, NULL, conf_kernel_drops },
 	KEY_PATH(ban_log, "stderr"),
 	KEY_OWN("limit", CONF_T_LIMIT),
 	KEY_NUM(flood_ban_ttl, CONF_T_DURATION, "0", "0", "30d"),
@@ -665,7 +674,7 @@ conf_set_scalar(struct conf_parser *p, const struct conf_key *key, int argc,
 	}
 	switch (conf_store(p->conf, key, argv[1])) {
 	case 0:
-		if (key->type == CONF_T_PATH)
+		if (key->line_off != 0)
 			*(int *)((char *)p->conf + key->line_off) = p->line;
 		break;
 	case -ENOMEM:

@@ -22,6 +22,11 @@
 #define CONF_BAN_RESET	0	/* SO_LINGER 0: the peer gets a TCP RST */
 #define CONF_BAN_FIN	1	/* an orderly close (FIN) */
 
+/* Whether the kernel drops banned addresses (conf->kernel_drop, kdrop.h). */
+#define CONF_KDROP_OFF	0	/* no: closed at accept */
+#define CONF_KDROP_ON	1	/* yes, or h2guard does not start */
+#define CONF_KDROP_AUTO	2	/* yes when the kernel permits it */
+
 /* What happens to incoming forwarding headers (conf->forwarded_headers). */
 #define CONF_FWD_STRIP	0	/* dropped: ours replace them */
 #define CONF_FWD_TRUST	1	/* kept: the client address is appended */
@@ -90,6 +95,8 @@ struct conf {
 	uint32_t ban_table_size;	/* banned addresses kept at most */
 	uint32_t ban_prefix_v4;		/* a ban covers the client's /N (IPv4) */
 	uint32_t ban_prefix_v6;		/* the same for IPv6 */
+	int	 kernel_drop;		/* CONF_KDROP_* */
+	int	 kernel_drop_line;	/* where it was set, 0: default */
 	char	*ban_log;		/* owned; "stderr", "off" or a file path */
 	int	 ban_log_line;		/* where it was set, 0: default */
 

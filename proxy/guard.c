@@ -275,6 +275,14 @@ guard_conn_rate_log(const struct conf *conf, const struct sockaddr *sa)
 }
 
 int
+guard_banned(const struct conf *conf, const struct sockaddr *sa, uint64_t now)
+{
+	/* The rules are looked at only for an address banned: rarely. */
+	return ban_count(srv.bans) != 0 && ban_check(srv.bans, sa, now) != 0 &&
+	    !rules_client_allowed(conf->rules, sa);
+}
+
+int
 guard_accept(evutil_socket_t fd, const struct sockaddr *sa)
 {
 	const struct conf	*conf = wk->wg->conf;
@@ -282,7 +290,7 @@ guard_accept(evutil_socket_t fd, const struct sockaddr *sa)
 	int			 banned, limited = 0;
 
 	pthread_mutex_lock(&srv.lock);
-	banned = ban_count(srv.bans) != 0 && ban_check(srv.bans, sa, now) != 0;
+	banned = guard_banned(conf, sa, now);
 	if (!banned)
 		limited = guard_conn_rate(conf, sa, now);
 	pthread_mutex_unlock(&srv.lock);

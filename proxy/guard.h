@@ -17,6 +17,7 @@
 
 #include "proxy/hdr.h"
 
+struct conf;
 struct conn;
 struct http_req;
 struct rule;
@@ -52,6 +53,13 @@ void guard_flood(struct conn *c, enum http_proto proto, const char *limit,
  * NULL.
  */
 const char *guard_stream(struct conn *c);
+
+/*
+ * guard_banned() is 1 when a ban covers sa at now (the caller holds
+ * srv.lock) and no client-only allow rule of conf exempts it (rules.h).
+ */
+int guard_banned(const struct conf *conf, const struct sockaddr *sa,
+    uint64_t now);
 
 /*
  * guard_accept() is called right after accept(), before reading a byte or

@@ -391,6 +391,19 @@ render_gauges(struct render *r, const struct metrics_gauges *g)
 	put_family(r, "client_table_entries", "gauge",
 	    "Client addresses counted for per-client limits.");
 	put_u64(r, "client_table_entries", g->client_entries);
+	put_family(r, "kernel_drop", "gauge",
+	    "1 when banned addresses are dropped by the kernel (kernel_drop).");
+	put_u64(r, "kernel_drop", g->kernel_drop);
+	put_family(r, "kernel_drop_entries", "gauge",
+	    "Bans in the kernel's maps.");
+	put_u64(r, "kernel_drop_entries", g->kernel_drop_entries);
+	put_family(r, "kernel_drops_total", "counter",
+	    "Packets from banned addresses dropped by the kernel (SYNs and "
+	    "their retransmissions).");
+	put_u64(r, "kernel_drops_total", g->kernel_drops);
+	put_family(r, "kernel_drop_errors_total", "counter",
+	    "Bans the kernel's maps refused (closed at accept instead).");
+	put_u64(r, "kernel_drop_errors_total", g->kernel_drop_errors);
 	put_family(r, "workers", "gauge", "Worker threads.");
 	put_u64(r, "workers", g->workers);
 	put_family(r, "start_time_seconds", "gauge",

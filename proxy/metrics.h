@@ -102,6 +102,10 @@ void metrics_rule_ban(const char *name);
 struct metrics_gauges {
 	uint64_t ban_entries;		/* addresses in the ban table */
 	uint64_t client_entries;	/* addresses in the client table */
+	unsigned kernel_drop;		/* 1: the socket filter is loaded */
+	uint64_t kernel_drop_entries;	/* bans in its maps */
+	uint64_t kernel_drops;		/* packets it dropped */
+	uint64_t kernel_drop_errors;	/* map writes the kernel refused */
 	unsigned workers;
 	double	 start_time;		/* seconds since the epoch */
 	uint64_t reloads;		/* successful configuration reloads */

@@ -27,8 +27,10 @@
 #include "proxy/conf.h"
 #include "proxy/conn.h"
 #include "proxy/guard.h"
+#include "proxy/kdrop.h"
 #include "proxy/log.h"
 #include "proxy/membudget.h"
+#include "proxy/rules.h"
 #include "proxy/server.h"
 #include "proxy/tls.h"
 #include "proxy/upstream.h"
@@ -224,7 +226,7 @@ static evutil_socket_t
 server_bind(const struct conf_listen *cl, int reuseport)
 {
 	evutil_socket_t	fd;
-	int		one = 1;
+	int		one = 1, err;
 
 	fd = socket(cl->addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0) {
@@ -240,6 +242,17 @@ server_bind(const struct conf_listen *cl, int reuseport)
 	/* [::]:port means IPv6 only; IPv4 has its own listen line. */
 	if (cl->addr.ss_family == AF_INET6)
 		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+	/*
+	 * Before listen(), so that no SYN gets past it.  Not behind PROXY
+	 * headers: the client's address is in the header, the TCP source is
+	 * the load balancer's.
+	 */
+	if (reuseport && srv.kdrop != NULL && !cl->proxy &&
+	    (err = kdrop_attach(srv.kdrop, fd)) < 0) {
+		log_err("listen %s: kernel_drop: cannot attach the socket "
+		    "filter: %s", cl->name, strerror(-err));
+		goto out_close;
+	}
 	if (bind(fd, (const struct sockaddr *)&cl->addr, cl->addrlen) < 0) {
 		log_err("listen %s: bind: %s", cl->name, strerror(errno));
 		goto out_close;
@@ -522,8 +535,8 @@ worker_sweep(struct worker *w, const struct conn *except)
 		    c->state == CONN_PROXY)
 			continue;
 		pthread_mutex_lock(&srv.lock);
-		banned = ban_check(srv.bans, (const struct sockaddr *)&c->peer,
-		    now) != 0;
+		banned = guard_banned(c->conf, (const struct sockaddr *)&c->peer,
+		    now);
 		pthread_mutex_unlock(&srv.lock);
 		if (!banned)
 			continue;
@@ -853,6 +866,124 @@ server_ban_load(const struct conf *conf)
 	return 0;
 }
 
+/* ---- kernel_drop: the ban table mirrored into the kernel (kdrop.h) ------ */
+
+/* The first map write the kernel refuses is logged; metrics count them. */
+static void
+server_kdrop_result(int rv)
+{
+	if (rv < 0 && kdrop_errors(srv.kdrop) == 1)
+		log_warn("kernel_drop: the kernel refused a ban (%s): bans it "
+		    "does not hold are closed at accept", strerror(-rv));
+}
+
+static void
+server_kdrop_set(void *arg, const uint8_t *addr, unsigned len, unsigned plen,
+    uint64_t expiry_ms)
+{
+	server_kdrop_result(kdrop_ban(srv.kdrop, addr, len, plen, expiry_ms));
+}
+
+static void
+server_kdrop_unset(void *arg, const uint8_t *addr, unsigned len,
+    unsigned plen)
+{
+	int rv = kdrop_unban(srv.kdrop, addr, len, plen);
+
+	server_kdrop_result(rv == -ENOENT ? 0 : rv);
+}
+
+static const struct ban_hooks server_kdrop_hooks = {
+	.set = server_kdrop_set,
+	.unset = server_kdrop_unset,
+};
+
+struct server_prefixes {
+	struct kdrop_prefix	*v;	/* owned */
+	size_t			 n, cap;
+	int			 oom;
+};
+
+static void
+server_kdrop_prefix(void *arg, int family, const uint8_t *addr, unsigned plen)
+{
+	struct server_prefixes	*p = arg;
+	struct kdrop_prefix	*v;
+
+	if (p->n == p->cap) {
+		p->cap = p->cap ? p->cap * 2 : 8;
+		if ((v = reallocarray(p->v, p->cap, sizeof(*v))) == NULL) {
+			p->oom = 1;
+			return;
+		}
+		p->v = v;
+	}
+	memset(&p->v[p->n], 0, sizeof(p->v[p->n]));
+	p->v[p->n].len = family == AF_INET ? 4 : 16;
+	memcpy(p->v[p->n].addr, addr, p->v[p->n].len);
+	p->v[p->n++].plen = plen;
+}
+
+/*
+ * server_kdrop_allow() gives the kernel conf's client-only allow rules: the
+ * addresses it must never drop (rules.h).
+ */
+static void
+server_kdrop_allow(const struct conf *conf)
+{
+	struct server_prefixes	 p;
+	int			 rv;
+
+	if (srv.kdrop == NULL)
+		return;
+	memset(&p, 0, sizeof(p));
+	rules_foreach_allowed_client(conf->rules, server_kdrop_prefix, &p);
+	pthread_mutex_lock(&srv.lock);
+	rv = p.oom ? -ENOMEM : kdrop_allow(srv.kdrop, p.v, p.n);
+	pthread_mutex_unlock(&srv.lock);
+	free(p.v);
+	/* Such an address may be dropped: only without kernel_drop is it not. */
+	if (rv < 0)
+		log_err("kernel_drop: cannot give the kernel the allowed "
+		    "clients (%s): turn kernel_drop off if a ban may cover "
+		    "them", strerror(-rv));
+}
+
+/*
+ * server_kdrop_open() loads the socket filter as conf's kernel_drop says.
+ * Returns 0, or -1 when kernel_drop is on and the kernel refuses.
+ */
+static int
+server_kdrop_open(const struct conf *conf)
+{
+	char	 why[256];
+
+	if (conf->kernel_drop == CONF_KDROP_OFF) {
+		log_info("kernel_drop off: banned addresses are closed at "
+		    "accept");
+		return 0;
+	}
+	if ((srv.kdrop = kdrop_new(srv.ban_table_size, why,
+	    sizeof(why))) == NULL) {
+		if (conf->kernel_drop == CONF_KDROP_ON) {
+			log_err("%s:%d: kernel_drop on: the kernel refuses the "
+			    "socket filter: %s%s%s", conf->path,
+			    conf->kernel_drop_line,
+			    strerror(errno), why[0] ? ": " : "", why);
+			return -1;
+		}
+		log_warn("kernel_drop auto: not available (%s%s%s): banned "
+		    "addresses are closed at accept instead", strerror(errno),
+		    why[0] ? ": " : "", why);
+		return 0;
+	}
+	ban_set_hooks(srv.bans, &server_kdrop_hooks, NULL);
+	server_kdrop_allow(conf);
+	log_info("kernel_drop: banned addresses are dropped by the kernel, "
+	    "before the TCP handshake");
+	return 0;
+}
+
 /* ---- the admin listener's operations ------------------------------------ */
 
 static int
@@ -868,6 +999,12 @@ server_admin_metrics(struct evbuffer *out)
 	pthread_mutex_lock(&srv.lock);
 	g.ban_entries = ban_count(srv.bans);
 	g.client_entries = clients_count(srv.clients);
+	if (srv.kdrop != NULL) {
+		g.kernel_drop = 1;
+		g.kernel_drop_entries = kdrop_entries(srv.kdrop);
+		g.kernel_drop_errors = kdrop_errors(srv.kdrop);
+		g.kernel_drops = kdrop_drops(srv.kdrop);
+	}
 	pthread_mutex_unlock(&srv.lock);
 	g.workers = srv.nworkers;
 	g.start_time = srv.start_time;
@@ -944,6 +1081,7 @@ server_reload_warn(const struct conf *o, const struct conf *n)
 		{ "ban_prefix_v4", offsetof(struct conf, ban_prefix_v4) },
 		{ "ban_prefix_v6", offsetof(struct conf, ban_prefix_v6) },
 		{ "client_table_size", offsetof(struct conf, client_table_size) },
+		{ "kernel_drop", offsetof(struct conf, kernel_drop) },
 	};
 	size_t i;
 
@@ -1045,6 +1183,7 @@ server_reload(void)
 	}
 	pthread_mutex_unlock(&srv.lock);
 	gen_unref(oldg);
+	server_kdrop_allow(srv.gen->conf);
 	log_level = srv.gen->conf->log_level;
 	membudget_set_limit(srv.gen->conf->memory_limit);
 	srv.reloads++;
@@ -1194,7 +1333,9 @@ server_init(struct conf *conf, SSL_CTX *ssl_ctx)
 			log_err("out of memory");
 			return -1;
 		}
-	if (server_logs_open(conf) < 0 || server_ban_load(conf) < 0)
+	/* The filter first: the bans loaded go to the kernel too. */
+	if (server_logs_open(conf) < 0 || server_kdrop_open(conf) < 0 ||
+	    server_ban_load(conf) < 0)
 		return -1;
 	if (banshare_start(srv.base, conf, &server_banshare_ops) < 0) {
 		log_err("ban_share: out of memory");
@@ -1334,6 +1475,7 @@ server_free(void)
 		close(retired_fds[i]);
 	nretired = 0;
 	ban_free(srv.bans);
+	kdrop_free(srv.kdrop);
 	clients_free(srv.clients);
 	metrics_free_rules();
 	if (srv.base)

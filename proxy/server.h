@@ -33,6 +33,7 @@ struct admin;
 struct conf;
 struct conf_listen;
 struct ban_table;
+struct kdrop;
 struct client_table;
 struct conn;
 struct ups_pool;
@@ -107,6 +108,7 @@ struct server {
 	struct worker		*workers;	/* owned [nworkers] */
 	unsigned		 nworkers;
 	struct ban_table	*bans;		/* owned: banned client addresses */
+	struct kdrop		*kdrop;		/* owned: their kernel mirror; NULL: off */
 	uint32_t		 ban_table_size;	/* its size, set at start */
 	struct client_table	*clients;	/* owned: per client address rates */
 	int			 ban_log_fd;	/* owned unless stderr; -1: off */

@@ -12,6 +12,8 @@ from harness import (H2guard, RawClient, RawUpstream, Upstream, check, curl,
                      need, run, tmpdir)
 
 RULES = """
+# Bans are closed at accept here; test_kdrop.py has the kernel's drop.
+kernel_drop off
 ban_close reset
 ban_log %s
 rule office   client 127.0.0.4/32                 allow

@@ -43,7 +43,7 @@ class Redis:
 
 
 def start(redis_port):
-    return H2guard([up.addr], tls=False, admin=True, extra="ban_share redis://127.0.0.1:%d/0\n"
+    return H2guard([up.addr], tls=False, admin=True, extra="kernel_drop off\nban_share redis://127.0.0.1:%d/0\n"
                    "rule trap path prefix /trap ban ttl 1h\n" % redis_port)
 
 

@@ -686,7 +686,7 @@ for gap in (0.0, 0.02):
 # client_conn_rate crossed bans the same way.
 log("== flood_ban_ttl 2s")
 ban_t = BanLog(os.path.join(tmpdir(), "edges-ban-t.log"))
-T = H2guard([up.addr], extra="ban_log %s\nflood_ban_ttl 2s\nlimit ping_rate 20/10s\n"
+T = H2guard([up.addr], extra="ban_log %s\nkernel_drop off\nflood_ban_ttl 2s\nlimit ping_rate 20/10s\n"
             "limit client_conn_rate 5/10s\n" % ban_t.path)
 src = source()
 other = FloodConn(T.port, source=src)

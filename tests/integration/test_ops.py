@@ -36,7 +36,8 @@ def admin(g, method, path, data=None):
 
 
 def start(extra="", **kw):
-    g = H2guard([up.addr], extra=extra, admin=True, **kw)
+    # Bans are closed at accept here (test_kdrop.py: dropped by the kernel).
+    g = H2guard([up.addr], extra="kernel_drop off\n" + extra, admin=True, **kw)
     check(wait_port(g.admin_port), "the admin listener is up on 127.0.0.1:%d" % g.admin_port)
     return g
 
