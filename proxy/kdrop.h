@@ -17,8 +17,8 @@
  * in the kernel when h2guard exits.  Everything is loaded through the bpf()
  * system call, the program assembled here (no compiler, no libbpf).
  *
- * Loading needs CAP_BPF (or CAP_SYS_ADMIN) and a kernel with LPM tries and
- * bpf_skb_load_bytes_relative() (4.18 or later).
+ * Loading needs CAP_BPF (5.8 and later; before, CAP_SYS_ADMIN) and a kernel
+ * with LPM tries and bpf_skb_load_bytes_relative() (4.18 or later).
  */
 #ifndef H2GUARD_KDROP_H
 #define H2GUARD_KDROP_H
