@@ -319,7 +319,7 @@ ban_insert(struct ban_table *bt, const struct sockaddr *sa, int unit,
 			ban_sift(bt, pos);
 			if (bt->hooks != NULL)
 				bt->hooks->set(bt->hooks_arg, k.addr, k.len,
-				    pl, expiry);
+				    pl, expiry, 0);
 		}
 		return 0;
 	}
@@ -341,7 +341,7 @@ ban_insert(struct ban_table *bt, const struct sockaddr *sa, int unit,
 	ban_sift(bt, pos);
 	ban_count_plen(bt, e.len, e.plen, 1);
 	if (bt->hooks != NULL)
-		bt->hooks->set(bt->hooks_arg, k.addr, k.len, pl, expiry);
+		bt->hooks->set(bt->hooks_arg, k.addr, k.len, pl, expiry, 1);
 	return 0;
 }
 
@@ -433,9 +433,15 @@ ban_covers(const struct sockaddr *ban_sa, unsigned plen,
 size_t
 ban_expire(struct ban_table *bt, uint64_t now_ms)
 {
+	return ban_expire_some(bt, now_ms, SIZE_MAX);
+}
+
+size_t
+ban_expire_some(struct ban_table *bt, uint64_t now_ms, size_t max)
+{
 	size_t	 dropped = 0;
 
-	while (bt->n > 0 && bt->ent[0].expiry <= now_ms) {
+	while (dropped < max && bt->n > 0 && bt->ent[0].expiry <= now_ms) {
 		ban_delete(bt, 0);
 		dropped++;
 	}

@@ -35,14 +35,14 @@ void ban_free(struct ban_table *bt);
 
 /*
  * What ban_set_hooks() reports, as the table changes: set() when an entry
- * is added or its expiry extended (addr: len 4 or 16 bytes, masked to
- * plen; expiry_ms on the table's clock), unset() when one leaves the table
- * (removed, expired, evicted).  They run inside the table's functions and
+ * is added (added 1) or its expiry extended (added 0) (addr: len 4 or 16
+ * bytes, masked to plen; expiry_ms on the table's clock), unset() when one
+ * leaves the table (removed, expired, evicted).  They run inside the table's functions and
  * must not call them.  Used to mirror the table elsewhere (kdrop.h).
  */
 struct ban_hooks {
 	void	(*set)(void *arg, const uint8_t *addr, unsigned len,
-		    unsigned plen, uint64_t expiry_ms);
+		    unsigned plen, uint64_t expiry_ms, int added);
 	void	(*unset)(void *arg, const uint8_t *addr, unsigned len,
 		    unsigned plen);
 };
@@ -101,6 +101,12 @@ int ban_covers(const struct sockaddr *ban_sa, unsigned plen, const struct sockad
 
 /* ban_expire() drops every entry expired at now_ms; returns how many. */
 size_t ban_expire(struct ban_table *bt, uint64_t now_ms);
+
+/*
+ * ban_expire_some() drops at most max of them (the soonest expired first),
+ * so that a caller holding a lock can let others in between batches.
+ */
+size_t ban_expire_some(struct ban_table *bt, uint64_t now_ms, size_t max);
 
 /* ban_count() is the number of entries (expired ones may still count). */
 size_t ban_count(const struct ban_table *bt);

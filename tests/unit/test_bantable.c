@@ -191,7 +191,12 @@ START_TEST(test_expire)
 	for (i = 1; i <= 10; i++)
 		ck_assert_int_eq(ban_add(bt, nth(&ss, i, i & 1), 0, i * 10), 0);
 	ck_assert_uint_eq(ban_expire(bt, 0), 0);
-	ck_assert_uint_eq(ban_expire(bt, 55), 5);
+	/* In batches: the soonest expired first, no more than asked. */
+	ck_assert_uint_eq(ban_expire_some(bt, 55, 2), 2);
+	ck_assert_uint_eq(ban_count(bt), 8);
+	ck_assert_uint_eq(ban_check(bt, nth(&ss, 3, 1), 25), 5);
+	ck_assert_uint_eq(ban_expire_some(bt, 55, 0), 0);
+	ck_assert_uint_eq(ban_expire(bt, 55), 3);
 	ck_assert_uint_eq(ban_count(bt), 5);
 	ck_assert_uint_eq(ban_check(bt, nth(&ss, 5, 1), 55), 0);
 	ck_assert_uint_eq(ban_check(bt, nth(&ss, 6, 0), 55), 5);
@@ -1099,11 +1104,12 @@ mirror_find(const struct mirror *m, const uint8_t *addr, unsigned len,
 
 static void
 mirror_set(void *arg, const uint8_t *addr, unsigned len, unsigned plen,
-    uint64_t expiry_ms)
+    uint64_t expiry_ms, int added)
 {
 	struct mirror	*m = arg;
 	ssize_t		 i = mirror_find(m, addr, len, plen);
 
+	ck_assert_int_eq(added, i < 0);
 	if (i < 0) {
 		ck_assert_uint_lt(m->n, MIRROR_MAX);
 		i = (ssize_t)m->n++;
