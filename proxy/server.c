@@ -37,6 +37,7 @@
 
 #define SERVER_RETIRED_FDS	16	/* log files replaced by a reload */
 #define ACCEPT_RETRY_MS		100	/* out of descriptors: accept again */
+#define BAN_EXPIRE_BATCH	256	/* expired bans dropped per lock hold */
 
 struct server srv;
 __thread struct worker *wk;
@@ -221,6 +222,13 @@ server_same_addr(const struct sockaddr_storage *a, socklen_t alen,
 	return alen == blen && memcmp(a, b, alen) == 0;
 }
 
+/* Whether cl's sockets get kernel_drop's filter. */
+static int
+server_filtered(const struct conf_listen *cl)
+{
+	return srv.kdrop != NULL && !cl->proxy;
+}
+
 /* server_bind() opens one listening socket.  Returns the fd or -1. */
 static evutil_socket_t
 server_bind(const struct conf_listen *cl, int reuseport)
@@ -247,7 +255,7 @@ server_bind(const struct conf_listen *cl, int reuseport)
 	 * headers: the client's address is in the header, the TCP source is
 	 * the load balancer's.
 	 */
-	if (reuseport && srv.kdrop != NULL && !cl->proxy &&
+	if (reuseport && server_filtered(cl) &&
 	    (err = kdrop_attach(srv.kdrop, fd)) < 0) {
 		log_err("listen %s: kernel_drop: cannot attach the socket "
 		    "filter: %s", cl->name, strerror(-err));
@@ -311,9 +319,34 @@ lsock_new(const struct conf_listen *cl)
 			lsock_free(ls, 1);
 			return NULL;
 		}
+	ls->filtered = server_filtered(cl);
 	log_info("listening on %s%s%s", cl->name, cl->tls ? " (tls)" : "",
 	    cl->proxy ? " (proxy_protocol)" : "");
 	return ls;
+}
+
+/*
+ * lsock_filter() puts kernel_drop's filter on ls's sockets, or takes it
+ * off, as cl (its configuration after a reload) wants: a listen line may
+ * have gained or lost proxy_protocol.
+ */
+static void
+lsock_filter(struct lsock *ls, const struct conf_listen *cl)
+{
+	unsigned	 i;
+	int		 want = server_filtered(cl), err = 0;
+
+	if (want == ls->filtered)
+		return;
+	for (i = 0; i < srv.nworkers && err == 0; i++)
+		err = want ? kdrop_attach(srv.kdrop, ls->fds[i]) :
+		    kdrop_detach(ls->fds[i]);
+	if (err < 0) {
+		log_err("listen %s: kernel_drop: cannot %s the socket filter: "
+		    "%s", cl->name, want ? "attach" : "detach", strerror(-err));
+		return;
+	}
+	ls->filtered = want;
 }
 
 /* ---- workers ------------------------------------------------------------- */
@@ -371,6 +404,13 @@ worker_accept_cb(struct evconnlistener *evl, evutil_socket_t fd,
 {
 	struct listener *l = arg;
 
+	/*
+	 * The filter is for SYNs.  Left on this socket, it would drop the
+	 * packets of the connection once its address is banned, our own
+	 * close's ACKs and FIN included.
+	 */
+	if (l->filtered)
+		kdrop_detach(fd);
 	if (wk->paused_since != 0) {
 		log_warn("listen %s: accepting again after %llu ms",
 		    l->cl->name, (unsigned long long)(guard_now_ms() -
@@ -441,6 +481,7 @@ worker_listen(struct worker *w, const struct conf *conf)
 				break;
 		if (l != NULL) {
 			l->cl = cl;
+			l->filtered = ls->filtered;
 			continue;
 		}
 		if ((l = calloc(1, sizeof(*l))) == NULL) {
@@ -449,6 +490,7 @@ worker_listen(struct worker *w, const struct conf *conf)
 		}
 		l->fd = ls->fds[w->idx];
 		l->cl = cl;
+		l->filtered = ls->filtered;
 		l->evl = evconnlistener_new(w->base, worker_accept_cb, l,
 		    LEV_OPT_CLOSE_ON_FREE, -1, l->fd);
 		if (l->evl == NULL) {
@@ -778,12 +820,21 @@ server_shared_unban(const struct sockaddr *sa, unsigned plen)
 	return rc;
 }
 
+/*
+ * Expired bans are dropped in batches: with kernel_drop each costs a bpf()
+ * call, and accept() waits for the lock meanwhile.
+ */
 static void
 server_ban_expire_cb(evutil_socket_t fd, short what, void *arg)
 {
-	pthread_mutex_lock(&srv.lock);
-	ban_expire(srv.bans, guard_now_ms());
-	pthread_mutex_unlock(&srv.lock);
+	uint64_t	 now = guard_now_ms();
+	size_t		 n;
+
+	do {
+		pthread_mutex_lock(&srv.lock);
+		n = ban_expire_some(srv.bans, now, BAN_EXPIRE_BATCH);
+		pthread_mutex_unlock(&srv.lock);
+	} while (n == BAN_EXPIRE_BATCH);
 }
 
 static uint64_t
@@ -879,9 +930,10 @@ server_kdrop_result(int rv)
 
 static void
 server_kdrop_set(void *arg, const uint8_t *addr, unsigned len, unsigned plen,
-    uint64_t expiry_ms)
+    uint64_t expiry_ms, int added)
 {
-	server_kdrop_result(kdrop_ban(srv.kdrop, addr, len, plen, expiry_ms));
+	server_kdrop_result(kdrop_ban(srv.kdrop, addr, len, plen, expiry_ms,
+	    added));
 }
 
 static void
@@ -909,14 +961,18 @@ server_kdrop_prefix(void *arg, int family, const uint8_t *addr, unsigned plen)
 {
 	struct server_prefixes	*p = arg;
 	struct kdrop_prefix	*v;
+	size_t			 cap;
 
+	if (p->oom)
+		return;
 	if (p->n == p->cap) {
-		p->cap = p->cap ? p->cap * 2 : 8;
-		if ((v = reallocarray(p->v, p->cap, sizeof(*v))) == NULL) {
+		cap = p->cap ? p->cap * 2 : 8;
+		if ((v = reallocarray(p->v, cap, sizeof(*v))) == NULL) {
 			p->oom = 1;
 			return;
 		}
 		p->v = v;
+		p->cap = cap;
 	}
 	memset(&p->v[p->n], 0, sizeof(p->v[p->n]));
 	p->v[p->n].len = family == AF_INET ? 4 : 16;
@@ -1003,9 +1059,11 @@ server_admin_metrics(struct evbuffer *out)
 		g.kernel_drop = 1;
 		g.kernel_drop_entries = kdrop_entries(srv.kdrop);
 		g.kernel_drop_errors = kdrop_errors(srv.kdrop);
-		g.kernel_drops = kdrop_drops(srv.kdrop);
 	}
 	pthread_mutex_unlock(&srv.lock);
+	/* The kernel's counter: a bpf() call, no need to hold accept() up. */
+	if (srv.kdrop != NULL)
+		g.kernel_drops = kdrop_drops(srv.kdrop);
 	g.workers = srv.nworkers;
 	g.start_time = srv.start_time;
 	g.reloads = srv.reloads;
@@ -1181,6 +1239,11 @@ server_reload(void)
 		next = SLIST_NEXT(ls, link);
 		SLIST_INSERT_HEAD(&srv.lsocks, ls, link);
 	}
+	STAILQ_FOREACH(cl, &conf->listens, link)
+		SLIST_FOREACH(ls, &srv.lsocks, link)
+			if (server_same_addr(&ls->addr, ls->addrlen, &cl->addr,
+			    cl->addrlen))
+				lsock_filter(ls, cl);
 	pthread_mutex_unlock(&srv.lock);
 	gen_unref(oldg);
 	server_kdrop_allow(srv.gen->conf);

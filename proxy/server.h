@@ -60,6 +60,7 @@ struct listener {
 	struct evconnlistener	*evl;		/* owned, closes fd */
 	evutil_socket_t		 fd;
 	const struct conf_listen *cl;		/* borrowed from the worker's wgen */
+	int			 filtered;	/* kernel_drop's filter is on fd */
 };
 
 /* Work the main thread hands a worker (worker->pending bits). */
@@ -98,6 +99,7 @@ struct lsock {
 	socklen_t		 addrlen;
 	evutil_socket_t		*fds;		/* owned array [nworkers] */
 	int			 keep;		/* reload: still configured */
+	int			 filtered;	/* kernel_drop's filter is on fds */
 };
 
 struct server {
