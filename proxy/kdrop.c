@@ -274,7 +274,7 @@ kd_assemble(struct kd_asm *a, const struct kdrop *kd)
 	return 0;
 }
 
-/* Loads the program; why gets the verifier's first line if it refuses. */
+/* Loads the program; why gets the verifier's error line if it refuses. */
 static int
 kd_load(struct kdrop *kd, char *why, size_t whylen)
 {

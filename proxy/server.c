@@ -325,6 +325,19 @@ lsock_new(const struct conf_listen *cl)
 	return ls;
 }
 
+/* lsock_find() is the socket of cl's address in srv.lsocks, or NULL. */
+static struct lsock *
+lsock_find(const struct conf_listen *cl)
+{
+	struct lsock *ls;
+
+	SLIST_FOREACH(ls, &srv.lsocks, link)
+		if (server_same_addr(&ls->addr, ls->addrlen, &cl->addr,
+		    cl->addrlen))
+			break;
+	return ls;
+}
+
 /*
  * lsock_filter() puts kernel_drop's filter on ls's sockets, or takes it
  * off, as cl (its configuration after a reload) wants: a listen line may
@@ -470,11 +483,7 @@ worker_listen(struct worker *w, const struct conf *conf)
 	SLIST_FOREACH(l, &w->listeners, link)
 		l->cl = NULL;
 	STAILQ_FOREACH(cl, &conf->listens, link) {
-		SLIST_FOREACH(ls, &srv.lsocks, link)
-			if (server_same_addr(&ls->addr, ls->addrlen, &cl->addr,
-			    cl->addrlen))
-				break;
-		if (ls == NULL)
+		if ((ls = lsock_find(cl)) == NULL)
 			continue;
 		SLIST_FOREACH(l, &w->listeners, link)
 			if (l->fd == ls->fds[w->idx])
@@ -1189,11 +1198,7 @@ server_reload(void)
 	SLIST_FOREACH(ls, &srv.lsocks, link)
 		ls->keep = 0;
 	STAILQ_FOREACH(cl, &conf->listens, link) {
-		SLIST_FOREACH(ls, &srv.lsocks, link)
-			if (server_same_addr(&ls->addr, ls->addrlen, &cl->addr,
-			    cl->addrlen))
-				break;
-		if (ls != NULL) {
+		if ((ls = lsock_find(cl)) != NULL) {
 			ls->keep = 1;
 			continue;
 		}
@@ -1240,10 +1245,8 @@ server_reload(void)
 		SLIST_INSERT_HEAD(&srv.lsocks, ls, link);
 	}
 	STAILQ_FOREACH(cl, &conf->listens, link)
-		SLIST_FOREACH(ls, &srv.lsocks, link)
-			if (server_same_addr(&ls->addr, ls->addrlen, &cl->addr,
-			    cl->addrlen))
-				lsock_filter(ls, cl);
+		if ((ls = lsock_find(cl)) != NULL)
+			lsock_filter(ls, cl);
 	pthread_mutex_unlock(&srv.lock);
 	gen_unref(oldg);
 	server_kdrop_allow(srv.gen->conf);
