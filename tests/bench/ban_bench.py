@@ -27,18 +27,11 @@ os.environ.setdefault("H2GUARD_BIN", os.path.join(top, "build", "h2guard"))
 os.environ.setdefault("H2GUARD_UPSTREAM", os.path.join(top, "build", "tests", "upstream", "h2guard-upstream"))
 sys.path.insert(0, os.path.join(top, "tests", "integration"))
 
-from harness import H2guard, RawClient, Upstream  # noqa: E402
+from harness import H2guard, RawClient, Upstream, cpu_s  # noqa: E402
 
 N = int(sys.argv[1]) if len(sys.argv) > 1 else 1000
 ROUNDS = int(sys.argv[2]) if len(sys.argv) > 2 else 3
-TICK = os.sysconf("SC_CLK_TCK")
 resource.setrlimit(resource.RLIMIT_NOFILE, (N + 4096, N + 4096))
-
-
-def cpu_s(pid):
-    with open("/proc/%d/stat" % pid) as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / TICK
 
 
 def h2load(url):

@@ -27,19 +27,6 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import peers  # noqa: E402
 
 
-def ut_st(pids):
-    u = s = 0
-    for pid in pids:
-        try:
-            with open("/proc/%d/stat" % pid) as f:
-                fields = f.read().rsplit(")", 1)[1].split()
-            u += int(fields[11])
-            s += int(fields[12])
-        except OSError:
-            pass
-    return u / peers.TICK, s / peers.TICK
-
-
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--rounds", type=int, default=3)
@@ -70,12 +57,12 @@ def main():
                 try:
                     peers.h2load(p, ["-n", "10000", "-c", "8", "-m", "16"], p.url(True), 60)
                     pids = p.pids()
-                    u0, s0 = ut_st(pids)
-                    q0 = sum(ut_st([up.pid]))
+                    u0, s0 = peers.ut_st(pids)
+                    q0 = sum(peers.ut_st([up.pid]))
                     c0 = resource.getrusage(resource.RUSAGE_CHILDREN)
                     r = peers.h2load(p, a.h2load, p.url(not a.h2c, a.path), 300)
-                    u1, s1 = ut_st(pids)
-                    q1 = sum(ut_st([up.pid]))
+                    u1, s1 = peers.ut_st(pids)
+                    q1 = sum(peers.ut_st([up.pid]))
                     c1 = resource.getrusage(resource.RUSAGE_CHILDREN)
                     if not r["ok"]:
                         print("%-8s failed: %s" % (n, r["why"]))

@@ -43,7 +43,7 @@ os.environ.setdefault("H2GUARD_BIN", os.path.join(top, "build", "h2guard"))
 os.environ.setdefault("H2GUARD_UPSTREAM", os.path.join(top, "build", "tests", "upstream", "h2guard-upstream"))
 sys.path.insert(0, os.path.join(top, "tests", "integration"))
 
-from harness import H2guard, Upstream  # noqa: E402
+from harness import H2guard, Upstream, cpu_s  # noqa: E402
 
 FLOOD = os.path.join(top, "tests", "flood", "h2flood.py")
 # Each attack, and what it takes to cross the default limits.
@@ -58,13 +58,6 @@ ATTACKS = {
 SECONDS = max(2.0, min(float(sys.argv[1]), 120.0)) if len(sys.argv) > 1 else 10.0
 RPS = int(sys.argv[2]) if len(sys.argv) > 2 else 500
 chosen = sys.argv[3:] or ATTACKS
-TICK = os.sysconf("SC_CLK_TCK")
-
-
-def cpu_s(pid):
-    with open("/proc/%d/stat" % pid) as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / TICK
 
 
 def pin_cpu1():

@@ -37,19 +37,13 @@ os.environ.setdefault("H2GUARD_BIN", os.path.join(top, "build", "h2guard"))
 os.environ.setdefault("H2GUARD_UPSTREAM", os.path.join(top, "build", "tests", "upstream", "h2guard-upstream"))
 sys.path.insert(0, os.path.join(top, "tests", "integration"))
 
-from harness import H2guard, Upstream, curl, free_port, metrics, tmpdir, wait_port  # noqa: E402
+from harness import (TICK, H2guard, Upstream, admin, cpu_s, free_port, metrics, tmpdir,  # noqa: E402
+                     wait_port)
 
 ATTEMPTS = int(sys.argv[1]) if len(sys.argv) > 1 else 100000
 ROUNDS = int(sys.argv[2]) if len(sys.argv) > 2 else 3
-TICK = os.sysconf("SC_CLK_TCK")
 BANNED = "127.0.0.2"
 LINGER0 = struct.pack("ii", 1, 0)
-
-
-def cpu_s(pid):
-    with open("/proc/%d/stat" % pid) as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / TICK
 
 
 def busy_s():
@@ -117,7 +111,8 @@ ban = "workers 1\nban_log off\nlog_level warn\n"
 kern = H2guard([up.addr], tls=False, admin=True, extra=ban + "kernel_drop on\n")
 acc = H2guard([up.addr], tls=False, admin=True, extra=ban + "kernel_drop off\n")
 for g in (kern, acc):
-    curl(["-X", "POST", "http://127.0.0.1:%d/bans?address=%s&ttl=1h" % (g.admin_port, BANNED)])
+    if admin(g, "POST", "/bans?address=%s&ttl=1h" % BANNED)[0] != 200:
+        sys.exit("cannot ban %s through the admin API" % BANNED)
 hp, hp_port = haproxy(up.addr)
 peers = [("kernel", kern.proc.pid, kern.port), ("accept", acc.proc.pid, acc.port)]
 if hp is not None:

@@ -195,16 +195,22 @@ def group_pids(pgid):
     return pids
 
 
-def cpu_s(pids):
-    total = 0
+def ut_st(pids):
+    """User and system CPU seconds of pids so far (those gone count 0)."""
+    u = s = 0
     for pid in pids:
         try:
             with open("/proc/%d/stat" % pid) as f:
                 fields = f.read().rsplit(")", 1)[1].split()
-            total += int(fields[11]) + int(fields[12])
+            u += int(fields[11])
+            s += int(fields[12])
         except OSError:
             pass
-    return total / TICK
+    return u / TICK, s / TICK
+
+
+def cpu_s(pids):
+    return sum(ut_st(pids))
 
 
 def rss_kib(pids):

@@ -250,18 +250,65 @@ def wait_for(pred, timeout=5.0):
     return pred()
 
 
+def admin(g, method, path, data=None):
+    """(status, body) of a request to g's admin listener (H2guard(admin=True))."""
+    args = ["-X", method, "-o", "-", "-w", "\n%{http_code}", "http://127.0.0.1:%d%s" % (g.admin_port, path)]
+    if data is not None:
+        args += ["-d", data]
+    r = curl(args, timeout=10, check_rc=False)
+    body, _, code = r.out.rpartition("\n")
+    return int(code or 0), body
+
+
 def metrics(g):
     """GET /metrics of g's admin listener (H2guard(admin=True)): {series: value}."""
-    r = curl(["-o", "-", "-w", "\n%{http_code}", "http://127.0.0.1:%d/metrics" % g.admin_port],
-             timeout=10, check_rc=False)
-    body, _, code = r.out.rpartition("\n")
-    check(code == "200", "GET /metrics answers 200")
+    code, body = admin(g, "GET", "/metrics")
+    check(code == 200, "GET /metrics answers 200")
     vals = {}
     for line in body.splitlines():
         if line and not line.startswith("#"):
             k, v = line.rsplit(" ", 1)
             vals[k] = float(v)
     return vals
+
+
+def served(g, source, path="/x", port=None, host="127.0.0.1"):
+    """Whether g serves GET path (the test upstream's answer) to curl bound to
+    source, on port (default g.port) of host."""
+    url = "http://%s:%d%s" % ("[%s]" % host if ":" in host else host, port or g.port, path)
+    r = curl(["--interface", source, url], timeout=5, check_rc=False)
+    return r.out == "ok GET %s\n" % path
+
+
+def closed_at_accept(source, port):
+    """Whether a connection from source to 127.0.0.1:port is closed without a
+    byte of answer (an accept-time close).  A connect that times out raises."""
+    s = socket.socket()
+    s.bind((source, 0))
+    s.settimeout(3)
+    try:
+        s.connect(("127.0.0.1", port))
+        s.sendall(b"GET /x HTTP/1.1\r\nHost: x\r\n\r\n")
+        return s.recv(100) == b""
+    except (ConnectionResetError, BrokenPipeError):
+        return True
+    finally:
+        s.close()
+
+
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_ticks(pid):
+    """User + system CPU time of pid so far, in clock ticks (TICK a second)."""
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return int(fields[11]) + int(fields[12])
+
+
+def cpu_s(pid):
+    """User + system CPU time of pid so far, in seconds."""
+    return cpu_ticks(pid) / TICK
 
 
 def pattern(n):

@@ -18,7 +18,7 @@ import time
 
 import harness
 from harness import (H2guard, RawClient, Upstream, check, curl, free_port, log,
-                     metrics, need, skip, tmpdir, wait_for, wait_port)
+                     metrics, need, served, skip, tmpdir, wait_for, wait_port)
 
 REDIS = shutil.which("redis-server") or "/usr/bin/redis-server"
 if not os.access(REDIS, os.X_OK):
@@ -45,11 +45,6 @@ class Redis:
 def start(redis_port):
     return H2guard([up.addr], tls=False, admin=True, extra="kernel_drop off\nban_share redis://127.0.0.1:%d/0\n"
                    "rule trap path prefix /trap ban ttl 1h\n" % redis_port)
-
-
-def served(g, source, path="/x"):
-    r = curl(["--interface", source, g.url + path], timeout=5, check_rc=False)
-    return r.out == "ok GET %s\n" % path
 
 
 def dropped(g, source):

@@ -16,17 +16,11 @@ import time
 import h2.events
 import h2.settings
 
-from harness import H2guard, RawClient, Upstream, check, curl, fail, log, metrics, need, pattern, wait_for
+from harness import (H2guard, RawClient, Upstream, check, cpu_s, curl, fail, log, metrics, need, pattern,
+                     wait_for)
 
 need("curl")
 up = Upstream()
-TICK = os.sysconf("SC_CLK_TCK")
-
-
-def cpu_s(pid):
-    with open("/proc/%d/stat" % pid) as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / TICK
 
 
 def nfds(pid):

@@ -17,22 +17,12 @@ import subprocess
 import threading
 import time
 
-from harness import (H2guard, RawClient, Upstream, check, curl, free_port,
-                     log, metrics, need, pattern, tmpdir, wait_for, wait_port)
+from harness import (H2guard, RawClient, Upstream, admin, check, closed_at_accept, curl,
+                     free_port, log, metrics, need, pattern, tmpdir, wait_for, wait_port)
 
 need("curl")
 up = Upstream()
 T = tmpdir()
-
-
-def admin(g, method, path, data=None):
-    """(status, body) of an admin request."""
-    args = ["-X", method, "-o", "-", "-w", "\n%{http_code}", "http://127.0.0.1:%d%s" % (g.admin_port, path)]
-    if data is not None:
-        args += ["-d", data]
-    r = curl(args, timeout=10, check_rc=False)
-    body, _, code = r.out.rpartition("\n")
-    return int(code or 0), body
 
 
 def start(extra="", **kw):
@@ -47,26 +37,6 @@ def jlines(path):
         return []
     with open(path) as f:
         return [json.loads(l) for l in f if l.strip()]
-
-
-def connect_from(src, port):
-    s = socket.socket()
-    s.bind((src, 0))
-    s.settimeout(3)
-    s.connect(("127.0.0.1", port))
-    return s
-
-
-def dropped(src, port):
-    """True when a connection from src is closed by h2guard without an answer."""
-    try:
-        s = connect_from(src, port)
-        s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
-        d = s.recv(100)
-        s.close()
-        return d == b""
-    except (ConnectionResetError, BrokenPipeError):
-        return True
 
 
 # ---- access log, SIGUSR1 ---------------------------------------------------
@@ -153,10 +123,10 @@ code, body = admin(g, "POST", "/bans?address=127.0.0.61&ttl=1h")
 check(code == 200 and json.loads(body)["banned"] == "127.0.0.61/32", "POST /bans bans an address: %s %s" % (code, body))
 n, how = live.recv_raw()
 check(n == 0 and how in ("reset", "eof"), "its live connection is torn down at once, writing nothing (%d bytes, %s)" % (n, how))
-check(dropped("127.0.0.61", g.port), "its new connections are closed at accept")
+check(closed_at_accept("127.0.0.61", g.port), "its new connections are closed at accept")
 code, body = admin(g, "POST", "/bans", "address=127.0.1.0/24&ttl=30s")
 check(code == 200, "POST /bans takes a prefix in a form body")
-check(dropped("127.0.1.77", g.port), "an address in the banned /24 is dropped")
+check(closed_at_accept("127.0.1.77", g.port), "an address in the banned /24 is dropped")
 code, body = admin(g, "GET", "/bans")
 bl = {b["address"]: b["ttl_ms"] for b in json.loads(body)["bans"]}
 check(code == 200 and 3500000 < bl.get("127.0.0.61/32", 0) <= 3600000 and 0 < bl.get("127.0.1.0/24", 0) <= 30000,
@@ -164,7 +134,7 @@ check(code == 200 and 3500000 < bl.get("127.0.0.61/32", 0) <= 3600000 and 0 < bl
 check(metrics(g).get("h2guard_ban_table_entries") == 2, "ban_table_entries is 2")
 code, body = admin(g, "DELETE", "/bans?address=127.0.0.61")
 check(code == 200, "DELETE /bans lifts the ban")
-check(not dropped("127.0.0.61", g.port), "127.0.0.61 is served again")
+check(not closed_at_accept("127.0.0.61", g.port), "127.0.0.61 is served again")
 code, _ = admin(g, "DELETE", "/bans?address=127.0.0.61")
 check(code == 404, "DELETE of an address not banned is 404")
 code, _ = admin(g, "POST", "/bans?address=300.1.1.1&ttl=1m")
@@ -226,7 +196,7 @@ stop_load.set()
 th.join(60)
 check(results["ok"] > 20 and not results["bad"], "no request failed during the reloads: %d ok, failures %s"
       % (results["ok"], results["bad"][:3]))
-check(dropped("127.0.0.63", g.port), "the ban table survived the reloads")
+check(closed_at_accept("127.0.0.63", g.port), "the ban table survived the reloads")
 check(curl([g.url + "/old-ban"], check_rc=False).out.startswith("ok GET /old-ban"),
       "a new connection is under the new configuration: the removed rule no longer bans")
 r = curl([g.url + "/new-ban"], check_rc=False)
@@ -326,7 +296,7 @@ for l in lives:
     n, how = l.recv_raw()
     torn += n == 0 and how in ("reset", "eof")
 check(torn == 12, "a ban on one worker tore down the address's 12 connections spread over both (%d)" % torn)
-drops = sum(dropped("127.0.0.64", g.port) for _ in range(20))
+drops = sum(closed_at_accept("127.0.0.64", g.port) for _ in range(20))
 check(drops == 20, "20 new connections from it are dropped, whichever worker accepts them (%d)" % drops)
 m = metrics(g)
 check(m["h2guard_accept_drops_total{reason=\"banned\"}"] - before.get("h2guard_accept_drops_total{reason=\"banned\"}", 0) == 20,
@@ -363,8 +333,8 @@ g.stop()
 check(os.path.exists(state) and "127.0.0.65/32" in open(state).read(), "the ban table was saved at stop")
 time.sleep(1.2)
 g = start("ban_state_file %s\n" % state)
-check(dropped("127.0.0.65", g.port), "after a restart 127.0.0.65 is still dropped")
-check(not dropped("127.0.0.66", g.port), "a ban that expired while h2guard was down is gone")
+check(closed_at_accept("127.0.0.65", g.port), "after a restart 127.0.0.65 is still dropped")
+check(not closed_at_accept("127.0.0.66", g.port), "a ban that expired while h2guard was down is gone")
 bl = {b["address"]: b["ttl_ms"] for b in json.loads(admin(g, "GET", "/bans")[1])["bans"]}
 check(3500000 < bl.get("127.0.0.65/32", 0) < 3600000, "it keeps its remaining ttl: %s" % bl)
 g.stop()
