@@ -10,7 +10,7 @@ clients at 50 req/s each with 2 streams in flight, plus an HTTP/1.1 curl
 request a second.  Attacks, two at a time, each from its own address in
 127.0.0.20-127.0.0.99: every attack h2flood.py knows, for 8 s each, round
 after round, and banned requests (a ban rule without a ttl, and one with a
-20 s ttl whose address is then dropped at accept).
+20 s ttl whose address is then dropped by the kernel, or at accept).
 
 Every 5 s it samples h2guard's RSS, open descriptors and connections to
 the upstream.  It passes when no legitimate request failed, every banned
@@ -211,7 +211,7 @@ rule sqlmap header user-agent regex "(?i)sqlmap" ban ttl 20s
                                + args, capture_output=True, text=True)
             with self.lock:
                 self.bans["sent"] += 1
-                # Torn down (or dropped at accept), never answered.
+                # Torn down (or dropped: by the kernel, curl times out), never answered.
                 if r.returncode != 0 and r.stdout == "":
                     self.bans["torn_down"] += 1
                 else:
