@@ -58,6 +58,7 @@
 #define ST_F_TOO_LARGE	0x80	/* header list over max_header_list_size */
 #define ST_F_DISPATCHED	0x100	/* handed to the upstream */
 #define ST_F_OUR_RST	0x200	/* h2guard reset it (not a client error) */
+#define ST_F_BAD	0x400	/* malformed (canon_request()): answer 400 */
 
 /* The per-connection rate limits, indexed by their enum limit_id. */
 #define H2S_NRATES	(LIM_INVALID_HEADER_RATE + 1)
@@ -476,6 +477,10 @@ h2s_dispatch(struct h2s_stream *st)
 		h2s_reply_error(st, 431);
 		return;
 	}
+	if (st->flags & ST_F_BAD) {
+		h2s_reply_error(st, 400);
+		return;
+	}
 	/* CONNECT (no :path, :scheme) is not something we forward. */
 	if (r->path == NULL || r->scheme == NULL) {
 		h2s_reply_error(st, 405);
@@ -770,14 +775,32 @@ h2s_on_frame_recv(nghttp2_session *ng, const nghttp2_frame *frame,
 	if (frame->hd.type == NGHTTP2_HEADERS &&
 	    frame->headers.cat == NGHTTP2_HCAT_REQUEST) {
 		struct http_req *r = &st->req;
+		int		 rc = 0;
 
 		s->seen_request = 1;
-		if (r->authority == NULL) {
-			const struct hdr *h = hdrlist_get(&r->headers, "host");
-
-			if (h != NULL &&
-			    (r->authority = strndup(h->value, h->vlen)) == NULL)
+		/* CONNECT (no :path, no :scheme) is answered 405 at dispatch. */
+		if (r->method != NULL && strcmp(r->method, "CONNECT") != 0)
+			rc = guard_canon(s->conn, r, 0);
+		if (rc == -ENOMEM)
+			return NGHTTP2_ERR_CALLBACK_FAILURE;
+		if (rc == -EPROTO && !(st->flags & ST_F_TOO_LARGE)) {
+			/*
+			 * Malformed (RFC 9113 8.1.1): a stream error, which
+			 * counts against stream_error_rate when sent.
+			 */
+			nghttp2_submit_rst_stream(ng, NGHTTP2_FLAG_NONE, st->id,
+			    NGHTTP2_PROTOCOL_ERROR);
+			return 0;
+		}
+		if (rc < 0) {
+			/* Answered 400 (431), unjudged: nothing is forwarded. */
+			st->flags |= ST_F_BAD;
+			if (!(st->flags & ST_F_TOO_LARGE) &&
+			    h2s_rate(s, LIM_STREAM_ERROR_RATE, 1) < 0)
 				return NGHTTP2_ERR_CALLBACK_FAILURE;
+			st->flags |= ST_F_PENDING;
+			TAILQ_INSERT_TAIL(&s->pending, st, plink);
+			goto out_end;
 		}
 		/*
 		 * A ban stops the whole read here: nothing queued so far is
@@ -790,6 +813,7 @@ h2s_on_frame_recv(nghttp2_session *ng, const nghttp2_frame *frame,
 		st->flags |= ST_F_PENDING;
 		TAILQ_INSERT_TAIL(&s->pending, st, plink);
 	}
+out_end:
 	if (frame->hd.flags & NGHTTP2_FLAG_END_STREAM) {
 		st->flags |= ST_F_REQ_END;
 		if (st->ureq != NULL)

@@ -25,6 +25,7 @@
 #include <syslog.h>
 #include <unistd.h>
 
+#include "proxy/canon.h"
 #include "proxy/conf.h"
 #include "proxy/rules.h"
 
@@ -79,6 +80,26 @@ static const struct conf_choice conf_forwarded[] = {
 	{ NULL, 0 },
 };
 
+static const struct conf_choice conf_escaped_slashes[] = {
+	{ "keep", CANON_SLASH_KEEP },
+	{ "decode", CANON_SLASH_DECODE },
+	{ "reject", CANON_SLASH_REJECT },
+	{ NULL, 0 },
+};
+
+static const struct conf_choice conf_underscores[] = {
+	{ "drop", CANON_US_DROP },
+	{ "allow", CANON_US_ALLOW },
+	{ "reject", CANON_US_REJECT },
+	{ NULL, 0 },
+};
+
+static const struct conf_choice conf_rule_errors[] = {
+	{ "closed", RULES_ERRORS_CLOSED },
+	{ "open", RULES_ERRORS_OPEN },
+	{ NULL, 0 },
+};
+
 static const struct conf_choice conf_on_off[] = {
 	{ "on", 1 },
 	{ "off", 0 },
@@ -130,6 +151,9 @@ static const struct conf_key conf_keys[] = {
 	KEY_OWN("rule", CONF_T_RULE),
 	KEY_CHOICE(ban_close, "reset", conf_ban_closes),
 	KEY_CHOICE(dry_run, "off", conf_on_off),
+	KEY_CHOICE(rule_errors, "closed", conf_rule_errors),
+	KEY_CHOICE(path_escaped_slashes, "keep", conf_escaped_slashes),
+	KEY_CHOICE(header_underscores, "drop", conf_underscores),
 	KEY_NUM(ban_table_size, CONF_T_NUMBER, "100000", "1", "10000000"),
 	KEY_NUM(ban_prefix_v4, CONF_T_NUMBER, "32", "1", "32"),
 	KEY_NUM(ban_prefix_v6, CONF_T_NUMBER, "128", "1", "128"),
@@ -899,6 +923,7 @@ conf_parse(const char *name, const char *text, size_t len, char **errors)
 	}
 	conf_check(&p);
 	if (p.nmsgs == 0 && !p.oom) {
+		rules_set_errors(p.conf->rules, p.conf->rule_errors);
 		free(buf);
 		return p.conf;
 	}

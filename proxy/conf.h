@@ -92,6 +92,9 @@ struct conf {
 	struct rule_list *rules;	/* owned; never NULL, may be empty */
 	int	 ban_close;		/* CONF_BAN_RESET or CONF_BAN_FIN */
 	int	 dry_run;		/* 1: matching ban rules only log */
+	int	 rule_errors;		/* RULES_ERRORS_*: a failed regex match */
+	int	 path_escaped_slashes;	/* CANON_SLASH_*: %2F in a path */
+	int	 header_underscores;	/* CANON_US_*: '_' in field names */
 	uint32_t ban_table_size;	/* banned addresses kept at most */
 	uint32_t ban_prefix_v4;		/* a ban covers the client's /N (IPv4) */
 	uint32_t ban_prefix_v6;		/* the same for IPv6 */

@@ -15,6 +15,7 @@
 #include <event2/buffer.h>
 
 #include "proxy/bantable.h"
+#include "proxy/canon.h"
 #include "proxy/clients.h"
 #include "proxy/conf.h"
 #include "proxy/conn.h"
@@ -119,21 +120,62 @@ guard_log(struct conn *c, const char *event, const struct rule *r,
 	guard_line_write(c, b);
 }
 
+int
+guard_canon(struct conn *c, struct http_req *req, int absolute)
+{
+	const struct canon_opts	 o = {
+		.escaped_slashes = c->conf->path_escaped_slashes,
+		.underscores = c->conf->header_underscores,
+	};
+	const char		*why = "";
+	int			 rc;
+
+	req->tls = (c->flags & CONN_F_TLS) != 0;
+	if ((rc = canon_request(req, &o, absolute, &why)) == -EINVAL ||
+	    rc == -EPROTO) {
+		METRIC_INC(wk->m.bad_requests);
+		conn_log(c, LOG_DEBUG, "malformed request: %s", why);
+	}
+	return rc;
+}
+
 const struct rule *
 guard_request(struct conn *c, const struct http_req *req, int32_t stream_id)
 {
+	const char		*q = req->path ? strchr(req->path, '?') : NULL;
 	struct rule_input	 in = {
 		.method = req->method,
-		.path = req->path ? req->path : "",	/* CONNECT has none */
+		/* CONNECT has no path; rules see "" */
+		.path = req->match_path ? req->match_path : "",
+		.pathlen = req->match_path ? req->match_pathlen : 0,
+		.query = q ? q + 1 : "",
+		.querylen = q ? strlen(q + 1) : 0,
+		.query_dec = req->match_query,
+		.query_declen = req->match_querylen,
 		.authority = req->authority,
 		.headers = &req->headers,
 		.client = (const struct sockaddr *)&c->peer,
 		.proto = req->proto,
 		.sni = c->sni,
 	};
-	const struct rule	*r;
+	const struct rule	*r, *errored;
 
-	if (req->method == NULL || (r = rules_match(c->conf->rules, &in)) == NULL)
+	if (req->method == NULL)
+		return NULL;
+	r = rules_match(c->conf->rules, &in, &errored);
+	if (errored != NULL) {
+		METRIC_INC(wk->m.rule_errors);
+		if (rules_error_once(errored))
+			conn_log(c, LOG_WARNING, "rule %s: a pattern match "
+			    "failed (too long or too complex a subject); taken "
+			    "as %s (rule_errors %s); logged once per rule",
+			    rule_name(errored), c->conf->rule_errors ==
+			    RULES_ERRORS_OPEN || rule_action(errored) ==
+			    RULE_ALLOW ? "no match" : "a match",
+			    c->conf->rule_errors == RULES_ERRORS_OPEN ?
+			    "open" : "closed");
+	}
+	if (r == NULL)
 		return NULL;
 	switch (rule_action(r)) {
 	case RULE_ALLOW:

@@ -23,6 +23,15 @@ struct http_req;
 struct rule;
 
 /*
+ * guard_canon() normalizes req (canon_request(), canon.h) with c's options
+ * before guard_request() sees it; absolute: an HTTP/1.1 target, which may
+ * be in absolute form.  Returns 0, -EINVAL (answer 400), -EPROTO (a
+ * malformed HTTP/2 request: reset the stream; HTTP/1.1: 400) or -ENOMEM.
+ * Malformed requests are counted and logged at debug level.
+ */
+int guard_canon(struct conn *c, struct http_req *req, int absolute);
+
+/*
  * guard_request() evaluates the rules for req on c.  Returns the matching
  * ban rule when the connection must be torn down, NULL to forward (no
  * match, allow, log, or ban in dry-run mode: those are logged here).

@@ -44,6 +44,7 @@ hdrlist_add(struct hdrlist *l, const char *name, size_t nlen,
 	h->nlen = (uint32_t)nlen;
 	h->value = p + nlen + 1;
 	h->vlen = (uint32_t)vlen;
+	h->flags = 0;
 	l->bytes += nlen + vlen;
 	return 0;
 }
@@ -120,6 +121,8 @@ http_req_clear(struct http_req *r)
 	free(r->scheme);
 	free(r->authority);
 	free(r->path);
+	free(r->match_path);
+	free(r->match_query);
 	hdrlist_clear(&r->headers);
 	memset(r, 0, sizeof(*r));
 	r->content_length = -1;

@@ -13,7 +13,11 @@ struct hdr {
 	char	*value;		/* points inside the name allocation */
 	uint32_t nlen;
 	uint32_t vlen;
+	uint32_t flags;		/* HDR_F_* */
 };
+
+#define HDR_F_US	0x01	/* the name has '_' (rules see it as '-') */
+#define HDR_F_DROP	0x02	/* not forwarded (header_underscores drop) */
 
 struct hdrlist {
 	struct hdr	*v;	/* owned array */
@@ -27,15 +31,23 @@ enum http_proto {
 	PROTO_H2,	/* HTTP/2 */
 };
 
-/* A client's request head, as the front end parsed it. */
+/*
+ * A client's request head, as the front end parsed it and canon_request()
+ * (canon.h) normalized it.
+ */
 struct http_req {
 	char		*method;	/* owned */
 	char		*scheme;	/* owned; "http" or "https" */
 	char		*authority;	/* owned; :authority or Host; may be NULL */
 	char		*path;		/* owned; origin form, "/..." or "*" */
+	char		*match_path;	/* owned; decoded path, for the rules */
+	size_t		 match_pathlen;
+	char		*match_query;	/* owned; decoded query, for the rules */
+	size_t		 match_querylen;
 	struct hdrlist	 headers;	/* regular fields, hop-by-hop ones removed */
 	int64_t		 content_length;	/* -1 when not known */
 	int		 has_body;	/* 1: a body follows the head */
+	int		 tls;		/* 1: it came over TLS */
 	enum http_proto	 proto;
 };
 

@@ -46,6 +46,7 @@
 #define R_F_PAUSED	0x80	/* we paused its upstream response */
 #define R_F_NO_BODY	0x100	/* response carries no body (HEAD, 204, 304) */
 #define R_F_TOO_LARGE	0x200	/* head over max_header_list_size */
+#define R_F_BAD		0x400	/* malformed (canon_request()): answer 400 */
 
 struct h1_req {
 	TAILQ_ENTRY(h1_req)	 link;		/* in h->reqs */
@@ -61,6 +62,7 @@ struct h1_req {
 	int			 status;	/* of the response serialized */
 	uint64_t		 bytes_in;	/* request body bytes received */
 	uint64_t		 bytes_out;	/* response body bytes serialized */
+	size_t			 trailer_bytes;	/* of trailer fields, dropped */
 	uint64_t		 start_us;	/* its first byte was parsed */
 };
 
@@ -344,12 +346,27 @@ h1_on_url(http_parser *p, const char *at, size_t len)
 	return 0;
 }
 
+/*
+ * Trailer fields (after a chunked body) are dropped: never merged into the
+ * head the rules judged, nor left over for the next request.  They are
+ * bounded like a head: more than max_header_list_size ends the connection.
+ */
+static int
+h1_trailer(struct h1_req *r, size_t len)
+{
+	r->trailer_bytes += len;
+	return r->trailer_bytes > r->h->conn->conf->max_header_list_size ?
+	    -1 : 0;
+}
+
 static int
 h1_on_header_field(http_parser *p, const char *at, size_t len)
 {
 	struct h1_conn	*h = p->data;
 	struct h1_req	*r = h->cur;
 
+	if (r->flags & R_F_HEAD_DONE)
+		return h1_trailer(r, len);
 	if (h1_too_large(r, len + h->acc.len))
 		return 0;
 	return hdr_acc_field(&h->acc, &r->req.headers, at, len) ? -1 : 0;
@@ -361,50 +378,11 @@ h1_on_header_value(http_parser *p, const char *at, size_t len)
 	struct h1_conn	*h = p->data;
 	struct h1_req	*r = h->cur;
 
+	if (r->flags & R_F_HEAD_DONE)
+		return h1_trailer(r, len);
 	if (h1_too_large(r, len + h->acc.len))
 		return 0;
 	return hdr_acc_value(&h->acc, at, len) ? -1 : 0;
-}
-
-/*
- * h1_absolute_form() splits an absolute-form target ("http://a/b?c") into
- * authority and origin-form path, so that rules see the path the upstream
- * will serve.  Returns 0, or -1 when out of memory.
- */
-static int
-h1_absolute_form(struct http_req *q)
-{
-	struct http_parser_url	 u;
-	const char		*t = q->path ? q->path : "";
-	char			*path;
-	size_t			 off, len;
-
-	http_parser_url_init(&u);
-	if (http_parser_parse_url(t, strlen(t), 0, &u) != 0 ||
-	    !(u.field_set & (1 << UF_HOST)))
-		return 0;	/* not a URL: forwarded as it is */
-	off = u.field_data[UF_HOST].off;
-	len = u.field_data[UF_HOST].len;
-	if (off > 0 && t[off - 1] == '[') {	/* keep an IPv6 literal's brackets */
-		off--;
-		len += 2;
-	}
-	if (u.field_set & (1 << UF_PORT))
-		len = u.field_data[UF_PORT].off + u.field_data[UF_PORT].len - off;
-	if ((q->authority = strndup(t + off, len)) == NULL)
-		return -1;
-	if (u.field_set & (1 << UF_PATH))
-		path = strdup(t + u.field_data[UF_PATH].off);
-	else if (u.field_set & (1 << UF_QUERY)) {
-		if (asprintf(&path, "/?%s", t + u.field_data[UF_QUERY].off) < 0)
-			path = NULL;
-	} else
-		path = strdup("/");
-	if (path == NULL)
-		return -1;
-	free(q->path);
-	q->path = path;
-	return 0;
 }
 
 /*
@@ -432,6 +410,7 @@ h1_on_headers_complete(http_parser *p)
 	struct h1_req		*r = h->cur;
 	struct http_req		*q = &r->req;
 	const struct hdr	*f;
+	int			 rc;
 
 	if (hdr_acc_flush(&h->acc, &q->headers) < 0)
 		return -1;
@@ -443,13 +422,6 @@ h1_on_headers_complete(http_parser *p)
 		return -1;
 	q->path = r->url;
 	r->url = NULL;
-	if (q->path == NULL || (q->path[0] != '/' && strcmp(q->path, "*") != 0)) {
-		/* Absolute form: its host wins over Host (RFC 9112 3.2.2). */
-		if (h1_absolute_form(q) < 0)
-			return -1;
-	} else if ((f = hdrlist_get(&q->headers, "host")) != NULL &&
-	    (q->authority = strndup(f->value, f->vlen)) == NULL)
-		return -1;
 	if (p->flags & F_CONTENTLENGTH)
 		q->content_length = (int64_t)p->content_length;
 	q->has_body = (p->flags & F_CHUNKED) ||
@@ -466,6 +438,17 @@ h1_on_headers_complete(http_parser *p)
 	}
 	h->nseen++;
 	if ((h->flood = h1_flood(h, q)) != NULL) {
+		http_parser_pause(p, 1);
+		return 0;
+	}
+	/* CONNECT (authority form) is answered 405 by h1_parse(). */
+	if (p->method != HTTP_CONNECT &&
+	    (rc = guard_canon(h->conn, q, 1)) < 0) {
+		if (rc == -ENOMEM)
+			return -1;
+		/* Answered 400, unjudged: nothing of it is forwarded. */
+		r->flags |= R_F_BAD | R_F_CLOSE;
+		h->closing = 1;
 		http_parser_pause(p, 1);
 		return 0;
 	}
@@ -549,6 +532,10 @@ h1_dispatch(struct h1_req *r)
 	r->flags |= R_F_DISPATCHED;
 	if (r->flags & R_F_TOO_LARGE) {
 		h1_reply_error(r, 431, 1);
+		return;
+	}
+	if (r->flags & R_F_BAD) {
+		h1_reply_error(r, 400, 1);
 		return;
 	}
 	r->ureq = ups_req_new(h->conn->wg->ups, &r->req, h->conn->addr_str, &h1_ups_ops, r);

@@ -249,6 +249,8 @@ metrics_sum(struct metrics *s, const struct metrics *const *w, size_t n)
 		s->upstream_errors += LOAD(m->upstream_errors);
 		s->upstream_timeouts += LOAD(m->upstream_timeouts);
 		s->memory_waits += LOAD(m->memory_waits);
+		s->rule_errors += LOAD(m->rule_errors);
+		s->bad_requests += LOAD(m->bad_requests);
 		for (j = 0; j < METRICS_LAT_BUCKETS + 1; j++)
 			s->lat_bucket[j] += LOAD(m->lat_bucket[j]);
 		s->lat_sum_us += LOAD(m->lat_sum_us);
@@ -366,6 +368,14 @@ render_requests(struct render *r, const struct metrics *s)
 	    "Upstream reads put off while the buffers held more than "
 	    "memory_limit.");
 	put_u64(r, "memory_waits_total", s->memory_waits);
+	put_family(r, "rule_errors_total", "counter",
+	    "Requests in which a rule's pattern match failed (a match limit); "
+	    "see rule_errors.");
+	put_u64(r, "rule_errors_total", s->rule_errors);
+	put_family(r, "bad_requests_total", "counter",
+	    "Requests refused as malformed (400, or an HTTP/2 stream reset) "
+	    "before the rules: bad encoding, target, authority or field.");
+	put_u64(r, "bad_requests_total", s->bad_requests);
 
 	put_family(r, "request_duration_seconds", "histogram",
 	    "Time from a request's head to the end of its response.");

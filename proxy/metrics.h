@@ -67,6 +67,8 @@ struct metrics {
 	uint64_t upstream_errors;	/* 502 or response cut short */
 	uint64_t upstream_timeouts;	/* 504 */
 	uint64_t memory_waits;		/* upstream reads put off: memory_limit */
+	uint64_t rule_errors;		/* requests a pattern match failed in */
+	uint64_t bad_requests;		/* refused by canon_request() */
 	uint64_t lat_bucket[METRICS_LAT_BUCKETS + 1];	/* not cumulative */
 	uint64_t lat_sum_us;		/* sum of request durations */
 };

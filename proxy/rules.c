@@ -2,9 +2,11 @@
  * rules.c - ban rules: parsing "rule NAME COND... ACTION" lines and matching
  * request heads against them, first match wins.
  *
- * Everything a match needs is allocated when the rule is added: compiled
- * patterns (JIT when available) and one PCRE2 match data block per rule, so
- * rules_match() allocates nothing.  A rule list is used by one thread.
+ * Patterns are compiled (JIT when available) when the rule is added.  A
+ * rule list is read only once built, and matched by every worker thread at
+ * once: what a match writes (PCRE2 match data, the JIT stack) is the
+ * calling thread's own (struct rules_scratch), so rules_match() takes no
+ * lock and allocates nothing after a thread's first match.
  */
 #ifdef HAVE_CONFIG_H
 #include "config.h"
@@ -23,15 +25,9 @@
 #include <string.h>
 #include <strings.h>
 
+#include "proxy/canon.h"
 #include "proxy/conf.h"
 #include "proxy/rules.h"
-
-/*
- * Backtracking budget of one pattern match.  A pattern that needs more (a
- * catastrophic one, fed a hostile path) does not match instead of stalling
- * the event loop.
- */
-#define RULES_MATCH_LIMIT	100000
 
 #define RULES_ACTION_MSG \
 	"rule %s: expected an action: ban, ban ttl DURATION, allow or log"
@@ -79,14 +75,24 @@ struct rule {
 	enum rule_action	 action;
 	uint32_t		 ttl;	/* ms; 0: none */
 	int			 line;
-	pcre2_match_data	*md;	/* owned; NULL when no pattern */
+	int			 err_logged;	/* atomic: rules_error_once() */
 };
 
 struct rule_list {
 	struct rule		**v;	/* owned array of owned rules */
 	size_t			 n, cap;
-	pcre2_match_context	*mctx;	/* owned: the match limit */
+	int			 errors;	/* RULES_ERRORS_* */
 };
+
+/* What one thread's matches write; see rules_scratch_get(). */
+struct rules_scratch {
+	pcre2_match_data	*md;	/* owned; one pair: match or not */
+	pcre2_match_context	*mctx;	/* owned: limits, JIT stack */
+	pcre2_jit_stack		*jit;	/* owned; NULL without JIT */
+	int			 failed;	/* could not be made: every match errs */
+};
+
+static __thread struct rules_scratch rules_tls;
 
 /* The condition keywords, what follows them, and what a bad one is told. */
 static const struct {
@@ -140,16 +146,63 @@ rule_err(char *err, size_t errlen, const char *fmt, ...)
 struct rule_list *
 rules_new(void)
 {
-	struct rule_list *rl;
+	return calloc(1, sizeof(struct rule_list));
+}
 
-	if ((rl = calloc(1, sizeof(*rl))) == NULL)
+void
+rules_set_errors(struct rule_list *rl, int mode)
+{
+	rl->errors = mode;
+}
+
+/*
+ * rules_scratch_get() is the calling thread's scratch, made at its first
+ * match, or NULL when it could not be made (then every pattern match of
+ * the thread counts as an error: fail closed, never open).
+ */
+static struct rules_scratch *
+rules_scratch_get(void)
+{
+	struct rules_scratch *t = &rules_tls;
+
+	if (t->md != NULL)
+		return t;
+	if (t->failed)
 		return NULL;
-	if ((rl->mctx = pcre2_match_context_create(NULL)) == NULL) {
-		free(rl);
+	if ((t->md = pcre2_match_data_create(1, NULL)) == NULL ||
+	    (t->mctx = pcre2_match_context_create(NULL)) == NULL) {
+		rules_thread_free();
+		t->failed = 1;
 		return NULL;
 	}
-	pcre2_set_match_limit(rl->mctx, RULES_MATCH_LIMIT);
-	return rl;
+	pcre2_set_match_limit(t->mctx, RULES_MATCH_LIMIT);
+	pcre2_set_depth_limit(t->mctx, RULES_DEPTH_LIMIT);
+	pcre2_set_heap_limit(t->mctx, RULES_HEAP_LIMIT_KB);
+	/* Without one, JIT code runs on 32 KiB of the machine stack. */
+	if ((t->jit = pcre2_jit_stack_create(32 * 1024, RULES_JIT_STACK,
+	    NULL)) != NULL)
+		pcre2_jit_stack_assign(t->mctx, NULL, t->jit);
+	return t;
+}
+
+void
+rules_thread_free(void)
+{
+	struct rules_scratch *t = &rules_tls;
+
+	pcre2_match_data_free(t->md);
+	pcre2_match_context_free(t->mctx);
+	pcre2_jit_stack_free(t->jit);
+	memset(t, 0, sizeof(*t));
+}
+
+int
+rules_error_once(const struct rule *r)
+{
+	/* The flag is the one thing of a rule that changes after loading. */
+	struct rule *w = (struct rule *)(uintptr_t)r;
+
+	return __atomic_exchange_n(&w->err_logged, 1, __ATOMIC_RELAXED) == 0;
 }
 
 static void
@@ -165,7 +218,6 @@ rule_free(struct rule *r)
 		pcre2_code_free(r->conds[i].re);
 	}
 	free(r->conds);
-	pcre2_match_data_free(r->md);
 	free(r->name);
 	free(r);
 }
@@ -180,7 +232,6 @@ rules_free(struct rule_list *rl)
 	for (i = 0; i < rl->n; i++)
 		rule_free(rl->v[i]);
 	free(rl->v);
-	pcre2_match_context_free(rl->mctx);
 	free(rl);
 }
 
@@ -283,6 +334,8 @@ rule_parse_cond(struct rule_cond *c, const char *name, int argc, char **argv,
 		for (p = c->name; *p != '\0'; p++)
 			if (*p >= 'A' && *p <= 'Z')
 				*p = (char)(*p - 'A' + 'a');
+			else if (*p == '_')
+				*p = '-';	/* the same field for the rules */
 	}
 	if (rule_conds[k].ops != 0) {
 		if (j >= argc)
@@ -321,13 +374,27 @@ rule_parse_cond(struct rule_cond *c, const char *name, int argc, char **argv,
 	}
 	if (c->op == OP_PRESENT)
 		return 0;
-	if ((c->value = strdup(argv[j])) == NULL)
+	if (c->type == COND_AUTHORITY && c->op == OP_EXACT) {
+		const char *why;
+
+		/* Compared with the request's, normalized the same way. */
+		if (canon_authority(argv[j], strlen(argv[j]), "", &c->value,
+		    &why) == -ENOMEM)
+			goto out_nomem;
+		if (c->value == NULL) {
+			rule_err(err, errlen, "rule %s: \"%s\" is not an "
+			    "authority (HOST or HOST:PORT)", name, argv[j]);
+			return -1;
+		}
+	} else if ((c->value = strdup(argv[j])) == NULL)
 		goto out_nomem;
 	c->vlen = strlen(c->value);
 	if (c->op != OP_REGEX)
 		return 0;
-	c->re = pcre2_compile((PCRE2_SPTR)c->value, c->vlen, 0, &code, &off,
-	    NULL);
+	/* Host names are without regard to case. */
+	c->re = pcre2_compile((PCRE2_SPTR)c->value, c->vlen,
+	    c->type == COND_AUTHORITY || c->type == COND_SNI ?
+	    PCRE2_CASELESS : 0, &code, &off, NULL);
 	if (c->re == NULL) {
 		if (pcre2_get_error_message(code, msg, sizeof(msg)) < 0)
 			snprintf((char *)msg, sizeof(msg), "error %d", code);
@@ -401,7 +468,7 @@ rules_add_at(struct rule_list *rl, int line, int argc, char **argv, char *err,
     size_t errlen)
 {
 	struct rule	 *r, **v;
-	size_t		  k, cap;
+	size_t		  cap;
 	int		  i;
 
 	if (argc < 3 || argv[1][0] == '\0') {
@@ -429,13 +496,6 @@ rules_add_at(struct rule_list *rl, int line, int argc, char **argv, char *err,
 	}
 	if (rule_parse_action(r, argc, argv, i, err, errlen) != 0)
 		goto out_free;
-	for (k = 0; k < r->nconds; k++)
-		if (r->conds[k].re != NULL) {
-			/* Only match or not is needed: one pair will do. */
-			if ((r->md = pcre2_match_data_create(1, NULL)) == NULL)
-				goto out_nomem;
-			break;
-		}
 	if (rl->n == rl->cap) {
 		cap = rl->cap ? rl->cap * 2 : 8;
 		if ((v = realloc(rl->v, cap * sizeof(*v))) == NULL)
@@ -459,20 +519,43 @@ rules_add(struct rule_list *rl, int argc, char **argv, char *err, size_t errlen)
 	return rules_add_at(rl, 0, argc, argv, err, errlen);
 }
 
-/* Whether the pattern of c matches len bytes at s. */
+/* One evaluation of the list: the rule being tried, the first error. */
+struct rule_eval {
+	const struct rule_list	*rl;
+	const struct rule	*r;		/* the rule being tried */
+	const struct rule	*errored;	/* first rule a match failed in */
+};
+
+/*
+ * Whether the pattern of c matches len bytes at s.  A match that fails (a
+ * limit, no memory) is recorded, and holds as rules_set_errors() says:
+ * closed, for a ban or log rule (what it would catch is caught), not for an
+ * allow rule (what it would exempt is not); open, never.
+ */
 static int
-rule_re(const struct rule_list *rl, const struct rule *r,
-    const struct rule_cond *c, const char *s, size_t len)
+rule_re(struct rule_eval *e, const struct rule_cond *c, const char *s,
+    size_t len)
 {
-	/* Errors (the match limit among them) count as no match. */
-	return pcre2_match(c->re, (PCRE2_SPTR)s, len, 0, 0, r->md,
-	    rl->mctx) >= 0;
+	struct rules_scratch	*t = rules_scratch_get();
+	int			 rc = PCRE2_ERROR_NOMEMORY;
+
+	if (t != NULL)
+		rc = pcre2_match(c->re, (PCRE2_SPTR)s, len, 0, 0, t->md,
+		    t->mctx);
+	if (rc >= 0)
+		return 1;
+	if (rc == PCRE2_ERROR_NOMATCH)
+		return 0;
+	if (e->errored == NULL)
+		e->errored = e->r;
+	return e->rl->errors == RULES_ERRORS_CLOSED &&
+	    e->r->action != RULE_ALLOW;
 }
 
 /* Compares s (len bytes) with c by its op: exact, prefix or regex. */
 static int
-rule_str(const struct rule_list *rl, const struct rule *r,
-    const struct rule_cond *c, const char *s, size_t len)
+rule_str(struct rule_eval *e, const struct rule_cond *c, const char *s,
+    size_t len)
 {
 	switch (c->op) {
 	case OP_EXACT:
@@ -480,7 +563,7 @@ rule_str(const struct rule_list *rl, const struct rule *r,
 	case OP_PREFIX:
 		return len >= c->vlen && memcmp(s, c->value, c->vlen) == 0;
 	case OP_REGEX:
-		return rule_re(rl, r, c, s, len);
+		return rule_re(e, c, s, len);
 	default:
 		return 0;
 	}
@@ -488,34 +571,65 @@ rule_str(const struct rule_list *rl, const struct rule *r,
 
 /* For authority and sni: exact is without regard to case. */
 static int
-rule_name_str(const struct rule_list *rl, const struct rule *r,
-    const struct rule_cond *c, const char *s)
+rule_name_str(struct rule_eval *e, const struct rule_cond *c, const char *s)
 {
 	if (s == NULL)
 		return 0;
 	if (c->op == OP_EXACT)
 		return strcasecmp(s, c->value) == 0;
-	return rule_re(rl, r, c, s, strlen(s));
+	return rule_re(e, c, s, strlen(s));
 }
 
+/*
+ * A header condition holds when one field of the name ('_' as '-') holds,
+ * or, when there are several, their values joined as an application will
+ * see them: "; " for cookies (as forwarded), ", " for any other.
+ */
 static int
-rule_header(const struct rule_list *rl, const struct rule *r,
-    const struct rule_cond *c, const struct hdrlist *h)
+rule_header(struct rule_eval *e, const struct rule_cond *c,
+    const struct hdrlist *h)
 {
-	size_t		nlen = strlen(c->name);
-	uint32_t	i;
+	size_t		nlen = strlen(c->name), total = 0, off = 0, seplen;
+	const char	*sep;
+	uint32_t	i, n = 0;
+	char		*joined;
+	int		rc;
 
 	if (h == NULL)
 		return 0;
 	for (i = 0; i < h->n; i++) {
-		if (h->v[i].nlen != nlen ||
-		    memcmp(h->v[i].name, c->name, nlen) != 0)
+		if (!canon_name_eq(h->v[i].name, h->v[i].nlen, c->name, nlen))
 			continue;
 		if (c->op == OP_PRESENT ||
-		    rule_str(rl, r, c, h->v[i].value, h->v[i].vlen))
+		    rule_str(e, c, h->v[i].value, h->v[i].vlen))
 			return 1;
+		n++;
+		total += h->v[i].vlen;
 	}
-	return 0;
+	if (n < 2)
+		return 0;
+	sep = strcmp(c->name, "cookie") == 0 ? "; " : ", ";
+	seplen = 2;
+	if ((joined = malloc(total + seplen * n)) == NULL) {
+		/* As a failed match: fail closed. */
+		if (e->errored == NULL)
+			e->errored = e->r;
+		return e->rl->errors == RULES_ERRORS_CLOSED &&
+		    e->r->action != RULE_ALLOW;
+	}
+	for (i = 0; i < h->n; i++) {
+		if (!canon_name_eq(h->v[i].name, h->v[i].nlen, c->name, nlen))
+			continue;
+		if (off > 0) {
+			memcpy(joined + off, sep, seplen);
+			off += seplen;
+		}
+		memcpy(joined + off, h->v[i].value, h->v[i].vlen);
+		off += h->v[i].vlen;
+	}
+	rc = rule_str(e, c, joined, off);
+	free(joined);
+	return rc;
 }
 
 static int
@@ -551,51 +665,54 @@ rule_client(const struct rule_cond *c, const struct sockaddr *sa)
 }
 
 static int
-rule_cond_holds(const struct rule_list *rl, const struct rule *r,
-    const struct rule_cond *c, const struct rule_input *in)
+rule_cond_holds(struct rule_eval *e, const struct rule_cond *c,
+    const struct rule_input *in)
 {
-	const char	*path = in->path ? in->path : "", *q;
-
 	switch (c->type) {
 	case COND_METHOD:
 		return in->method != NULL && strcmp(in->method, c->value) == 0;
 	case COND_PATH:
-		q = strchr(path, '?');
-		return rule_str(rl, r, c, path,
-		    q ? (size_t)(q - path) : strlen(path));
+		return in->path != NULL &&
+		    rule_str(e, c, in->path, in->pathlen);
 	case COND_QUERY:
-		q = strchr(path, '?');
-		q = q ? q + 1 : "";
-		return rule_str(rl, r, c, q, strlen(q));
+		/* The query as sent, or decoded: either is enough. */
+		return rule_str(e, c, in->query ? in->query : "",
+		    in->query ? in->querylen : 0) ||
+		    (in->query_dec != NULL &&
+		    rule_str(e, c, in->query_dec, in->query_declen));
 	case COND_HEADER:
-		return rule_header(rl, r, c, in->headers);
+		return rule_header(e, c, in->headers);
 	case COND_AUTHORITY:
-		return rule_name_str(rl, r, c, in->authority);
+		return rule_name_str(e, c, in->authority);
 	case COND_CLIENT:
 		return rule_client(c, in->client);
 	case COND_PROTOCOL:
 		return in->proto == c->proto;
 	case COND_SNI:
-		return rule_name_str(rl, r, c, in->sni);
+		return rule_name_str(e, c, in->sni);
 	}
 	return 0;
 }
 
 const struct rule *
-rules_match(const struct rule_list *rl, const struct rule_input *in)
+rules_match(const struct rule_list *rl, const struct rule_input *in,
+    const struct rule **errored)
 {
+	struct rule_eval	 e = { .rl = rl };
 	const struct rule	*r;
 	size_t			 i, k;
 
 	for (i = 0; i < rl->n; i++) {
-		r = rl->v[i];
+		r = e.r = rl->v[i];
 		for (k = 0; k < r->nconds; k++)
-			if (!rule_cond_holds(rl, r, &r->conds[k], in))
+			if (!rule_cond_holds(&e, &r->conds[k], in))
 				break;
 		if (k == r->nconds)
-			return r;
+			break;
 	}
-	return NULL;
+	if (errored != NULL)
+		*errored = e.errored;
+	return i < rl->n ? rl->v[i] : NULL;
 }
 
 /* The condition of a client-only allow rule, or NULL. */

@@ -10,7 +10,7 @@
  *   ACTION: ban [ttl DURATION] | allow | log
  *
  * Regular expressions are PCRE2, compiled (with JIT when available) once,
- * when the configuration is loaded.
+ * when the configuration is loaded; authority and sni ones ignore case.
  */
 #ifndef H2GUARD_RULES_H
 #define H2GUARD_RULES_H
@@ -30,16 +30,40 @@ enum rule_action {
 struct rule;		/* opaque */
 struct rule_list;	/* opaque, ordered */
 
-/* What the rules look at: one request head and its connection. */
+/*
+ * What the rules look at: one request head, normalized (canon.h), and its
+ * connection.
+ */
 struct rule_input {
 	const char		*method;
-	const char		*path;		/* the :path / request target, query included */
-	const char		*authority;	/* may be NULL */
+	const char		*path;		/* decoded path, no query */
+	size_t			 pathlen;
+	const char		*query;		/* raw query, after '?'; "" */
+	size_t			 querylen;
+	const char		*query_dec;	/* the query decoded */
+	size_t			 query_declen;
+	const char		*authority;	/* normalized; may be NULL */
 	const struct hdrlist	*headers;	/* lower-case names */
 	const struct sockaddr	*client;	/* AF_INET or AF_INET6 */
 	enum http_proto		 proto;
 	const char		*sni;		/* may be NULL (no TLS, or no SNI) */
 };
+
+/*
+ * Bounds of one regular expression match, so that the worst pattern on the
+ * longest input (max_header_list_size) costs about a millisecond of the
+ * event loop: PCRE2's match limit (JIT and interpreter), and the
+ * interpreter's depth and heap limits; JIT matches run on a stack of
+ * RULES_JIT_STACK bytes per thread.  A match that hits one is an error.
+ */
+#define RULES_MATCH_LIMIT	100000
+#define RULES_DEPTH_LIMIT	10000
+#define RULES_HEAP_LIMIT_KB	8192
+#define RULES_JIT_STACK		(1024 * 1024)
+
+/* What a match error makes of a condition (rules_set_errors()). */
+#define RULES_ERRORS_CLOSED	0	/* ban and log rules match, allow ones not */
+#define RULES_ERRORS_OPEN	1	/* no rule matches */
 
 /* rules_new() returns an empty list, or NULL when out of memory. */
 struct rule_list *rules_new(void);
@@ -66,8 +90,27 @@ const struct rule *rules_find(const struct rule_list *rl, const char *name);
 /* rules_count() is the number of rules. */
 size_t rules_count(const struct rule_list *rl);
 
-/* rules_match() returns the first rule whose conditions all hold, or NULL. */
-const struct rule *rules_match(const struct rule_list *rl, const struct rule_input *in);
+/* rules_set_errors() sets what a match error means: RULES_ERRORS_*. */
+void rules_set_errors(struct rule_list *rl, int mode);
+
+/*
+ * rules_match() returns the first rule whose conditions all hold, or NULL.
+ * Any thread, the list being read only: each thread matches with match
+ * data and a JIT stack of its own, made at its first match.  When a
+ * pattern match failed (a limit above, out of memory), *errored (when not
+ * NULL) is set to the first rule it happened in, else to NULL.
+ */
+const struct rule *rules_match(const struct rule_list *rl,
+    const struct rule_input *in, const struct rule **errored);
+
+/*
+ * rules_error_once() is 1 the first time it is called for r, then 0: a
+ * rule's match errors are logged once.  Any thread.
+ */
+int rules_error_once(const struct rule *r);
+
+/* rules_thread_free() frees the calling thread's match data, if any. */
+void rules_thread_free(void);
 
 /*
  * A client-only allow rule ("rule NAME client CIDR allow": that one

@@ -699,6 +699,7 @@ worker_main(void *arg)
 	while (!TAILQ_EMPTY(&w->conns))
 		conn_close(TAILQ_FIRST(&w->conns));
 	h2s_thread_free();
+	rules_thread_free();
 	alog_flush(w);
 	/* The last worker out wakes the main thread up. */
 	server_wake(srv.done_fd);

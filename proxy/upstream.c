@@ -27,6 +27,7 @@
 #include <event2/event_struct.h>
 #include <http_parser.h>
 
+#include "proxy/canon.h"
 #include "proxy/conf.h"
 #include "proxy/log.h"
 #include "proxy/membudget.h"
@@ -286,12 +287,35 @@ ups_pool_free(struct ups_pool *pool)
 
 /* ---- serializing the request head ------------------------------------ */
 
+/*
+ * ur_is_forwarding() tells whether a field is one a proxy sets to say who
+ * the client is or how it came ('_' spellings alike: some applications
+ * read them as the '-' ones): 1 for X-Forwarded-For and X-Forwarded-Proto,
+ * which h2guard writes itself, 2 for the others.
+ */
 static int
-ur_is_forwarding(const char *name)
+ur_is_forwarding(const struct hdr *h)
 {
-	return strcmp(name, "x-forwarded-for") == 0 ||
-	    strcmp(name, "x-forwarded-proto") == 0 ||
-	    strcmp(name, "forwarded") == 0;
+	static const char *const others[] = {
+		"forwarded", "x-real-ip", "true-client-ip", "x-client-ip",
+		"client-ip", "x-cluster-client-ip", "cf-connecting-ip",
+		"fastly-client-ip", "x-original-forwarded-for",
+		"x-originating-ip", "x-remote-ip", "x-remote-addr",
+		"x-proxyuser-ip", "x-real-port", "front-end-https",
+		"x-url-scheme", "x-forwarded-ssl",
+	};
+	size_t i;
+
+	if (canon_name_eq(h->name, h->nlen, "x-forwarded-for", 15) ||
+	    canon_name_eq(h->name, h->nlen, "x-forwarded-proto", 17))
+		return 1;
+	if (h->nlen > 12 && canon_name_eq(h->name, 12, "x-forwarded-", 12))
+		return 2;
+	for (i = 0; i < sizeof(others) / sizeof(others[0]); i++)
+		if (canon_name_eq(h->name, h->nlen, others[i],
+		    strlen(others[i])))
+			return 2;
+	return 0;
 }
 
 static int
@@ -302,13 +326,19 @@ ur_skip_field(const struct ups_req *ur, const struct http_req *req,
 		"host", "content-length", "expect", "cookie",
 	};
 	size_t i;
+	int fwd;
 
+	if (h->flags & HDR_F_DROP)
+		return 1;
 	for (i = 0; i < sizeof(ours) / sizeof(ours[0]); i++)
 		if (strcmp(h->name, ours[i]) == 0)
 			return 1;
-	/* Trusted, Forwarded passes; X-Forwarded-* are rewritten below. */
-	if (ur_is_forwarding(h->name) &&
-	    (!ur->pool->trust_fwd || h->name[0] == 'x'))
+	/*
+	 * Stripped, none passes.  Trusted, the others pass; X-Forwarded-For
+	 * and -Proto are rewritten below.
+	 */
+	if ((fwd = ur_is_forwarding(h)) != 0 &&
+	    (!ur->pool->trust_fwd || fwd == 1))
 		return 1;
 	return hdr_hop_by_hop(h->name, h->nlen) ||
 	    hdr_in_connection(&req->headers, h->name, h->nlen);
@@ -363,8 +393,9 @@ ur_add_forwarding(struct ups_req *ur, struct evbuffer *b,
 	    (n = ur_add_joined(b, req, "x-forwarded-proto", "X-Forwarded-Proto",
 	    ", ")) != 0)
 		return n < 0 || evbuffer_add(b, "\r\n", 2) ? -1 : 0;
+	/* The transport it came on, not the :scheme an h2c client claims. */
 	return evbuffer_add_printf(b, "X-Forwarded-Proto: %s\r\n",
-	    req->scheme) < 0 ? -1 : 0;
+	    req->tls ? "https" : "http") < 0 ? -1 : 0;
 }
 
 static int

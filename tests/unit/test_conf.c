@@ -319,10 +319,12 @@ rule_for(const struct conf *conf, const char *client, const char *method,
 	memset(&in, 0, sizeof(in));
 	in.method = method;
 	in.path = path;
+	in.pathlen = strlen(path);
+	in.query = "";
 	in.headers = &h;
 	in.client = (const struct sockaddr *)&sin;
 	in.proto = PROTO_H1;
-	r = rules_match(conf->rules, &in);
+	r = rules_match(conf->rules, &in, NULL);
 	hdrlist_clear(&h);
 	free(h.v);
 	return r ? rule_name(r) : NULL;

@@ -101,6 +101,23 @@ expect_err(const char *line, const char *msg)
 	rules_free(rl);
 }
 
+/*
+ * Points in at target split as the rules see it: path (taken as already
+ * normalized) and query, decoded as it is (canon.c has its own tests).
+ */
+static void
+set_target(struct rule_input *in, const char *t)
+{
+	const char *q = strchr(t, '?');
+
+	in->path = t;
+	in->pathlen = q ? (size_t)(q - t) : strlen(t);
+	in->query = q ? q + 1 : "";
+	in->querylen = strlen(in->query);
+	in->query_dec = in->query;
+	in->query_declen = in->querylen;
+}
+
 /* A GET / over HTTP/2 from 192.0.2.1, no authority, no SNI. */
 static void
 req_init(struct req *r)
@@ -109,7 +126,7 @@ req_init(struct req *r)
 
 	memset(r, 0, sizeof(*r));
 	r->in.method = "GET";
-	r->in.path = "/";
+	set_target(&r->in, "/");
 	r->in.headers = &r->headers;
 	r->in.proto = PROTO_H2;
 	sin->sin_family = AF_INET;
@@ -151,7 +168,7 @@ req_free(struct req *r)
 static const char *
 matched(const struct rule_list *rl, const struct req *r)
 {
-	const struct rule *m = rules_match(rl, &r->in);
+	const struct rule *m = rules_match(rl, &r->in, NULL);
 
 	return m ? rule_name(m) : NULL;
 }
@@ -164,8 +181,8 @@ path_matches(const struct rule_list *rl, const char *path)
 	int		rc;
 
 	req_init(&r);
-	r.in.path = path;
-	rc = rules_match(rl, &r.in) != NULL;
+	set_target(&r.in, path);
+	rc = rules_match(rl, &r.in, NULL) != NULL;
 	req_free(&r);
 	return rc;
 }
@@ -178,7 +195,7 @@ client_matches(const struct rule_list *rl, const char *addr)
 
 	req_init(&r);
 	req_client(&r, addr);
-	rc = rules_match(rl, &r.in) != NULL;
+	rc = rules_match(rl, &r.in, NULL) != NULL;
 	req_free(&r);
 	return rc;
 }
@@ -190,7 +207,7 @@ START_TEST(test_empty)
 
 	req_init(&r);
 	ck_assert_uint_eq(rules_count(rl), 0);
-	ck_assert_ptr_null(rules_match(rl, &r.in));
+	ck_assert_ptr_null(rules_match(rl, &r.in, NULL));
 	ck_assert_ptr_null(rules_find(rl, "x"));
 	rules_free(rl);
 	rules_free(NULL);
@@ -582,11 +599,11 @@ START_TEST(test_all_hold)
 
 	rl = one("rule admin method DELETE path prefix /admin ban ttl 1h");
 	req_init(&r);
-	r.in.path = "/admin/users/1";
+	set_target(&r.in, "/admin/users/1");
 	ck_assert_ptr_null(matched(rl, &r));		/* GET */
 	r.in.method = "DELETE";
 	ck_assert_str_eq(matched(rl, &r), "admin");
-	r.in.path = "/users/1";
+	set_target(&r.in, "/users/1");
 	ck_assert_ptr_null(matched(rl, &r));		/* wrong path */
 	req_free(&r);
 	rules_free(rl);
@@ -599,15 +616,15 @@ START_TEST(test_all_hold)
 	req_header(&r, "x-a", "1");
 	r.in.sni = "a.test";
 	r.in.authority = "a.test";
-	r.in.path = "/p?q";
+	set_target(&r.in, "/p?q");
 	r.in.method = "POST";
 	ck_assert_str_eq(matched(rl, &r), "x");
 	r.in.proto = PROTO_H1;
 	ck_assert_ptr_null(matched(rl, &r));
 	r.in.proto = PROTO_H2;
-	r.in.path = "/p?z";
+	set_target(&r.in, "/p?z");
 	ck_assert_ptr_null(matched(rl, &r));
-	r.in.path = "/p?q";
+	set_target(&r.in, "/p?q");
 	req_client(&r, "11.0.0.1");
 	ck_assert_ptr_null(matched(rl, &r));
 	req_free(&r);
@@ -626,16 +643,16 @@ START_TEST(test_order)
 	ck_assert_uint_eq(rules_count(rl), 3);
 
 	req_init(&r);
-	r.in.path = "/wp-login.php";
+	set_target(&r.in, "/wp-login.php");
 	ck_assert_str_eq(matched(rl, &r), "wp");
-	ck_assert_int_eq(rule_action(rules_match(rl, &r.in)), RULE_BAN);
+	ck_assert_int_eq(rule_action(rules_match(rl, &r.in, NULL)), RULE_BAN);
 	req_client(&r, "10.2.3.4");		/* allow comes first */
 	ck_assert_str_eq(matched(rl, &r), "office");
-	ck_assert_int_eq(rule_action(rules_match(rl, &r.in)), RULE_ALLOW);
+	ck_assert_int_eq(rule_action(rules_match(rl, &r.in, NULL)), RULE_ALLOW);
 	req_client(&r, "192.0.2.1");
-	r.in.path = "/index.html";
+	set_target(&r.in, "/index.html");
 	ck_assert_str_eq(matched(rl, &r), "any");
-	ck_assert_int_eq(rule_action(rules_match(rl, &r.in)), RULE_LOG);
+	ck_assert_int_eq(rule_action(rules_match(rl, &r.in, NULL)), RULE_LOG);
 	req_free(&r);
 	rules_free(rl);
 
@@ -645,7 +662,7 @@ START_TEST(test_order)
 	add(rl, "rule office client 10.0.0.0/8 allow");
 	req_init(&r);
 	req_client(&r, "10.2.3.4");
-	r.in.path = "/wp-login.php";
+	set_target(&r.in, "/wp-login.php");
 	ck_assert_str_eq(matched(rl, &r), "wp");
 	req_free(&r);
 	rules_free(rl);
@@ -717,9 +734,9 @@ START_TEST(test_keywords_as_values)
 
 	req_init(&r);
 	r.in.method = "ban";
-	r.in.path = "log";
+	set_target(&r.in, "log");
 	ck_assert_str_eq(matched(rl, &r), "ban");
-	ck_assert_int_eq(rule_action(rules_match(rl, &r.in)), RULE_LOG);
+	ck_assert_int_eq(rule_action(rules_match(rl, &r.in, NULL)), RULE_LOG);
 	req_free(&r);
 	rules_free(rl);
 }
@@ -746,7 +763,7 @@ START_TEST(test_regex_bytes_and_limit)
 	path[64] = '!';
 	path[65] = '\0';
 	req_init(&r);
-	r.in.path = path;
+	set_target(&r.in, path);
 	t0 = time(NULL);
 	ck_assert_ptr_null(matched(rl, &r));
 	ck_assert_int_le(time(NULL) - t0, 5);
