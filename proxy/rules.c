@@ -62,6 +62,7 @@ struct rule_cond {
 	char			*value;	/* owned; NULL for client, protocol, present */
 	size_t			 vlen;
 	pcre2_code		*re;	/* owned; OP_REGEX */
+	int			 jit;	/* re was JIT-compiled */
 	int			 family;	/* client: AF_INET or AF_INET6 */
 	unsigned int		 prefix;	/* client: prefix length in bits */
 	uint8_t			 addr[16];	/* client: network, host bits zero */
@@ -87,7 +88,8 @@ struct rule_list {
 /* What one thread's matches write; see rules_scratch_get(). */
 struct rules_scratch {
 	pcre2_match_data	*md;	/* owned; one pair: match or not */
-	pcre2_match_context	*mctx;	/* owned: limits, JIT stack */
+	pcre2_match_context	*mctx;	/* owned: the interpreter's limits */
+	pcre2_match_context	*jctx;	/* owned: JIT code's limit and stack */
 	pcre2_jit_stack		*jit;	/* owned; NULL without JIT */
 	int			 failed;	/* could not be made: every match errs */
 };
@@ -170,7 +172,8 @@ rules_scratch_get(void)
 	if (t->failed)
 		return NULL;
 	if ((t->md = pcre2_match_data_create(1, NULL)) == NULL ||
-	    (t->mctx = pcre2_match_context_create(NULL)) == NULL) {
+	    (t->mctx = pcre2_match_context_create(NULL)) == NULL ||
+	    (t->jctx = pcre2_match_context_create(NULL)) == NULL) {
 		rules_thread_free();
 		t->failed = 1;
 		return NULL;
@@ -178,10 +181,11 @@ rules_scratch_get(void)
 	pcre2_set_match_limit(t->mctx, RULES_MATCH_LIMIT);
 	pcre2_set_depth_limit(t->mctx, RULES_DEPTH_LIMIT);
 	pcre2_set_heap_limit(t->mctx, RULES_HEAP_LIMIT_KB);
+	pcre2_set_match_limit(t->jctx, RULES_MATCH_LIMIT_JIT);
 	/* Without one, JIT code runs on 32 KiB of the machine stack. */
 	if ((t->jit = pcre2_jit_stack_create(32 * 1024, RULES_JIT_STACK,
 	    NULL)) != NULL)
-		pcre2_jit_stack_assign(t->mctx, NULL, t->jit);
+		pcre2_jit_stack_assign(t->jctx, NULL, t->jit);
 	return t;
 }
 
@@ -192,6 +196,7 @@ rules_thread_free(void)
 
 	pcre2_match_data_free(t->md);
 	pcre2_match_context_free(t->mctx);
+	pcre2_match_context_free(t->jctx);
 	pcre2_jit_stack_free(t->jit);
 	memset(t, 0, sizeof(*t));
 }
@@ -404,7 +409,7 @@ rule_parse_cond(struct rule_cond *c, const char *name, int argc, char **argv,
 	}
 	/* Without JIT (not built in, or no executable memory) pcre2_match()
 	 * interprets the pattern: slower, same results. */
-	(void)pcre2_jit_compile(c->re, PCRE2_JIT_COMPLETE);
+	c->jit = pcre2_jit_compile(c->re, PCRE2_JIT_COMPLETE) == 0;
 	return 0;
 
 out_needs:
@@ -541,7 +546,7 @@ rule_re(struct rule_eval *e, const struct rule_cond *c, const char *s,
 
 	if (t != NULL)
 		rc = pcre2_match(c->re, (PCRE2_SPTR)s, len, 0, 0, t->md,
-		    t->mctx);
+		    c->jit ? t->jctx : t->mctx);
 	if (rc >= 0)
 		return 1;
 	if (rc == PCRE2_ERROR_NOMATCH)

@@ -11,6 +11,7 @@
 #include <netinet/in.h>
 
 #include <check.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -756,8 +757,8 @@ START_TEST(test_regex_bytes_and_limit)
 	ck_assert(!path_matches(rl, "/a"));
 	rules_free(rl);
 
-	/* A catastrophic pattern gives up (no match) instead of hanging. */
-	rl = one("rule c path regex ^(a+)+$ ban");
+	/* A catastrophic pattern gives up instead of hanging. */
+	rl = one("rule c path regex ^/(a+)+$ ban");
 	memset(path, 'a', 64);
 	path[0] = '/';
 	path[64] = '!';
@@ -765,9 +766,142 @@ START_TEST(test_regex_bytes_and_limit)
 	req_init(&r);
 	set_target(&r.in, path);
 	t0 = time(NULL);
-	ck_assert_ptr_null(matched(rl, &r));
+	ck_assert_str_eq(matched(rl, &r), "c");	/* failed closed */
 	ck_assert_int_le(time(NULL) - t0, 5);
 	req_free(&r);
+	rules_free(rl);
+}
+END_TEST
+
+/* A subject of n bytes: head, then fill, then tail. */
+static char *
+subject(const char *head, char fill, size_t n, const char *tail)
+{
+	char *p = malloc(n + 1);
+
+	ck_assert_ptr_nonnull(p);
+	memset(p, fill, n);
+	memcpy(p, head, strlen(head));
+	memcpy(p + n - strlen(tail), tail, strlen(tail));
+	p[n] = '\0';
+	return p;
+}
+
+/*
+ * A pattern that matches a path of any length up to max_header_list_size
+ * does; one whose match hits a limit fails closed for ban and log rules,
+ * never lets an allow rule exempt, and fails open only when told to.
+ */
+START_TEST(test_regex_long_subjects)
+{
+	const struct rule	*errored;
+	struct rule_list	*rl;
+	struct req		 r;
+	char			*p;
+
+	rl = one("rule b path regex ^/(?:(a)|(b))*c$ ban");
+	p = subject("/", 'a', 64 * 1024, "c");
+	req_init(&r);
+	set_target(&r.in, p);
+	ck_assert_ptr_nonnull(rules_match(rl, &r.in, &errored));
+	ck_assert_ptr_null(errored);	/* a real match, no limit hit */
+	p[64 * 1024 - 1] = 'd';
+	ck_assert_ptr_null(rules_match(rl, &r.in, &errored));
+	ck_assert_ptr_null(errored);
+	free(p);
+	rules_free(rl);
+
+	/* Quadratic at each start: the limit stops it, and it counts as a ban. */
+	rl = rules_new();
+	add(rl, "rule ok query regex ^safe allow");
+	add(rl, "rule q query regex .*.*=.*; ban");
+	p = subject("/?;", 'a', 64 * 1024, "=");
+	set_target(&r.in, p);
+	ck_assert_str_eq(rule_name(rules_match(rl, &r.in, &errored)), "q");
+	ck_assert_str_eq(rule_name(errored), "q");
+	ck_assert_int_eq(rules_error_once(errored), 1);
+	ck_assert_int_eq(rules_error_once(errored), 0);
+	rules_set_errors(rl, RULES_ERRORS_OPEN);
+	ck_assert_ptr_null(rules_match(rl, &r.in, &errored));
+	ck_assert_str_eq(rule_name(errored), "q");
+	rules_free(rl);
+
+	/* An allow rule whose match fails does not exempt. */
+	rl = rules_new();
+	add(rl, "rule ok query regex .*.*=.*; allow");
+	add(rl, "rule all path prefix / ban");
+	ck_assert_str_eq(rule_name(rules_match(rl, &r.in, &errored)), "all");
+	ck_assert_str_eq(rule_name(errored), "ok");
+	free(p);
+	req_free(&r);
+	rules_free(rl);
+}
+END_TEST
+
+/*
+ * Several threads match the same list at once, as workers do: each result
+ * must be the one a single thread gets (and, under ThreadSanitizer, no
+ * two threads may write the same match data).
+ */
+#define RT_THREADS	4
+#define RT_ROUNDS	20000
+
+struct rt_arg {
+	const struct rule_list	*rl;
+	int			 id;
+	int			 wrong;
+};
+
+static void *
+rt_main(void *arg)
+{
+	static const struct {
+		const char *target, *rule;
+	} v[] = {
+		{ "/wp-login.php", "wp" },
+		{ "/a/b.env", "env" },
+		{ "/x?id=1+union+select", "sqli" },
+		{ "/index.html", NULL },
+		{ "/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaac", "abc" },
+	};
+	struct rt_arg	*a = arg;
+	struct req	 r;
+	const char	*m;
+	int		 i, k;
+
+	req_init(&r);
+	for (i = 0; i < RT_ROUNDS; i++) {
+		k = (i + a->id) % (int)(sizeof(v) / sizeof(v[0]));
+		set_target(&r.in, v[k].target);
+		m = matched(a->rl, &r);
+		if ((m == NULL) != (v[k].rule == NULL) ||
+		    (m != NULL && strcmp(m, v[k].rule) != 0))
+			a->wrong++;
+	}
+	req_free(&r);
+	rules_thread_free();
+	return NULL;
+}
+
+START_TEST(test_regex_threads)
+{
+	struct rule_list	*rl = rules_new();
+	struct rt_arg		 a[RT_THREADS];
+	pthread_t		 t[RT_THREADS];
+	int			 i;
+
+	add(rl, "rule wp path regex ^/wp-login\\.php$ ban");
+	add(rl, "rule env path regex \\.env$ log");
+	add(rl, "rule sqli query regex (?i)union.select ban");
+	add(rl, "rule abc path regex ^/(?:(a)|(b))*c$ ban");
+	for (i = 0; i < RT_THREADS; i++) {
+		a[i] = (struct rt_arg){ rl, i, 0 };
+		ck_assert_int_eq(pthread_create(&t[i], NULL, rt_main, &a[i]), 0);
+	}
+	for (i = 0; i < RT_THREADS; i++) {
+		pthread_join(t[i], NULL);
+		ck_assert_int_eq(a[i].wrong, 0);
+	}
 	rules_free(rl);
 }
 END_TEST
@@ -991,6 +1125,8 @@ rules_suite(void)
 	tcase_add_test(tc, test_find_line);
 	tcase_add_test(tc, test_keywords_as_values);
 	tcase_add_test(tc, test_regex_bytes_and_limit);
+	tcase_add_test(tc, test_regex_long_subjects);
+	tcase_add_test(tc, test_regex_threads);
 	tcase_add_test(tc, test_errors);
 	tcase_add_test(tc, test_error_empty_name);
 	tcase_add_test(tc, test_error_frees);
