@@ -10,5 +10,5 @@ $SUDO apt-get install -y -q --no-install-recommends \
 	build-essential autoconf automake libtool pkg-config \
 	libevent-dev libnghttp2-dev libssl-dev libpcre2-dev libhttp-parser-dev \
 	libhiredis-dev redis-server \
-	check openssl ca-certificates curl nghttp2-client procps \
+	check openssl ca-certificates curl nghttp2-client procps nginx-light \
 	python3 python3-h2 python3-hyperframe python3-hpack
