@@ -280,13 +280,13 @@ canon_authority(const char *a, size_t len, const char *scheme, char **out,
 	}
 	if (a[0] != '[') {
 		/* One trailing dot names the same host; empty labels none. */
+		for (i = 1; i < hlen; i++)
+			if (a[i] == '.' && a[i - 1] == '.')
+				goto out_bad;
 		if (hlen > 0 && a[hlen - 1] == '.')
 			hlen--;
 		if (hlen == 0 || a[0] == '.')
 			goto out_bad;
-		for (i = 1; i < hlen; i++)
-			if (a[i] == '.' && a[i - 1] == '.')
-				goto out_bad;
 	}
 	/* No port, an empty one or the scheme's default: the host alone. */
 	if (plen == 0 || (pnum == 80 && strcmp(scheme, "http") == 0) ||

@@ -186,6 +186,28 @@ def h2():
                                                           for x in (headers(e, i), RstStreamFrame(i, error_code=8))]))
 
 
+# ---- canon (first byte: bits 0-1 path_escaped_slashes, 2 HTTP/2, 3 https; then a target)
+def canon():
+    targets = {
+        "plain": "/a/b.html?q=1",
+        "dots": "/x/./y/../../wp-login.php",
+        "escapes": "/%77p-login%2ephp?%64ebug=1+2",
+        "slash": "/static%2F..%2Fwp-login.php",
+        "reserved": "/files/a%2Bb/caf%C3%A9/100%25",
+        "bad": "/%zz/%4",
+        "nul": "/a%00b",
+        "absolute": "http://Admin.Example.Com.:80//wp-login.php#frag",
+        "absolute-https": "HTTPS://[::1]:443/x?y",
+        "port": "http://a:99999/x",
+        "star": "*",
+        "authority": "Admin.Example.COM.:8080",
+        "trailing": "/a/b/..",
+    }
+    for name, t in targets.items():
+        for sel in (0, 1, 2, 4, 8):
+            write("canon", "%s-%d" % (name, sel), bytes([sel]) + t.encode())
+
+
 # ---- upstream (first byte: bit 0 h2, bit 1 HEAD; then the upstream's bytes) -----
 def upstream():
     resps = {
@@ -211,6 +233,7 @@ def main():
     shutil.rmtree(OUT, ignore_errors=True)
     conf()
     proxyproto()
+    canon()
     h1()
     h2()
     upstream()

@@ -4,7 +4,7 @@
 # found) through the target, built as tests/fuzz/replay_T.
 set -eu
 src=${H2GUARD_SRCDIR:-$(dirname "$0")/../..}
-for t in conf proxyproto h1 h2 upstream; do
+for t in conf proxyproto canon h1 h2 upstream; do
 	set --
 	for d in "$src/tests/fuzz/corpus/$t" "$src/tests/fuzz/regress/$t"; do
 		[ -d "$d" ] && set -- "$@" "$d"

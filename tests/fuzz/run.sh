@@ -5,7 +5,7 @@
 #
 # Builds h2guard with clang and --enable-fuzzing in build-fuzz/ (or
 # $BUILD_DIR) first, unless that build is up to date.  Each target (default:
-# all of conf proxyproto h1 h2 upstream) runs for SECONDS (default 60) from
+# all of conf proxyproto canon h1 h2 upstream) runs for SECONDS (default 60) from
 # a scratch corpus in build-fuzz/fuzz-corpus/TARGET, seeded from
 # tests/fuzz/corpus/TARGET and tests/fuzz/regress/TARGET.  A crash, leak, sanitizer report or timeout
 # is written to build-fuzz/fuzz-crashes/TARGET/ and makes this exit 1: add
@@ -22,7 +22,7 @@ while getopts t: opt; do
 	esac
 done
 shift $((OPTIND - 1))
-targets=${*:-conf proxyproto h1 h2 upstream}
+targets=${*:-conf proxyproto canon h1 h2 upstream}
 : "${BUILD_DIR:=build-fuzz}"
 
 command -v clang >/dev/null || { echo "clang missing: apt-get install -y clang" >&2; exit 2; }

@@ -200,6 +200,8 @@ START_TEST(test_authority)
 	auth_bad("a b");
 	auth_bad("a/b");
 	auth_bad("a..b");
+	auth_bad("a..");
+	auth_bad("a..:80");
 	auth_bad(".a");
 	auth_bad(".");
 	auth_bad("a%2eb");
