@@ -341,7 +341,8 @@ handle(struct evhttp_request *req, void *arg)
 			reply_fmt(req, 400, "bad status %s\n", path + 8);
 		else
 			reply_fmt(req, (int)n, "status %d\n", (int)n);
-	} else if (strcmp(path, "/headers") == 0) {
+	} else if (strcmp(path, "/headers") == 0 ||
+	    strncmp(path, "/headers/", 9) == 0) {
 		evbuffer_add_printf(out, "method: %s\nuri: %s\n", method, uri);
 		TAILQ_FOREACH(kv, evhttp_request_get_input_headers(req), next)
 			evbuffer_add_printf(out, "%s: %s\n", kv->key,
