@@ -810,6 +810,12 @@ h2s_on_frame_recv(nghttp2_session *ng, const nghttp2_frame *frame,
 			s->ban_stream = st;
 			return NGHTTP2_ERR_CALLBACK_FAILURE;
 		}
+		if (r->ambiguous) {
+			/* Judged, not banned, never forwarded: see canon_path(). */
+			st->flags |= ST_F_BAD;
+			if (h2s_rate(s, LIM_STREAM_ERROR_RATE, 1) < 0)
+				return NGHTTP2_ERR_CALLBACK_FAILURE;
+		}
 		st->flags |= ST_F_PENDING;
 		TAILQ_INSERT_TAIL(&s->pending, st, plink);
 	}

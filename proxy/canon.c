@@ -112,9 +112,28 @@ canon_segments(const char *s, size_t len, struct cbuf *out)
 	out->p[out->len] = '\0';
 }
 
+/* 1 when s (len bytes) has a "." or ".." segment, segments split at '/'. */
+static int
+has_dot_segment(const char *s, size_t len)
+{
+	size_t i = 0, start;
+
+	while (i < len) {
+		start = i;
+		while (i < len && s[i] != '/')
+			i++;
+		if ((i - start == 1 && s[start] == '.') ||
+		    (i - start == 2 && s[start] == '.' && s[start + 1] == '.'))
+			return 1;
+		i++;
+	}
+	return 0;
+}
+
 int
 canon_path(const char *p, size_t len, int escaped_slashes, char **fwd,
-    size_t *fwdlen, char **match, size_t *matchlen, const char **why)
+    size_t *fwdlen, char **match, size_t *matchlen, int *ambiguous,
+    const char **why)
 {
 	static const char	 hex[] = "0123456789ABCDEF";
 	struct cbuf		 f, seg, d;
@@ -186,6 +205,13 @@ canon_path(const char *p, size_t len, int escaped_slashes, char **fwd,
 		goto out_nomem_seg;
 	}
 	canon_segments(d.p, d.len, &f);
+	/*
+	 * An escaped slash that makes a dot segment ("/admin%2F..%2F")
+	 * means one path to an upstream that decodes and then resolves
+	 * (nginx: "/") and another to one that decodes only (a WSGI server:
+	 * "/admin/../"): judged as the first, it must not be forwarded.
+	 */
+	*ambiguous = has_dot_segment(d.p, d.len);
 	free(d.p);
 	*fwd = seg.p;
 	*fwdlen = seg.len;
@@ -218,7 +244,13 @@ canon_query_decode(const char *q, size_t len, char **out, size_t *outlen)
 
 		if (c == '+')
 			c = ' ';
-		else if (c == '%' && (v = pct_at(q + i, len - i)) >= 0) {
+		else if (c == '%' && (v = pct_at(q + i, len - i)) >= 0 &&
+		    v != '&' && v != '=' && v != ';') {
+			/*
+			 * An escaped separator is data inside a name or value
+			 * (?next=%2Fa%3Fdebug%3D1 has no debug parameter): it
+			 * stays escaped, so that (^|&)debug= sees parameters.
+			 */
 			c = (char)v;
 			i += 2;
 		}
@@ -452,7 +484,7 @@ canon_target(struct http_req *q, const struct canon_opts *o, const char **why)
 	qm = memchr(t, '?', len);
 	plen = qm ? (size_t)(qm - t) : len;
 	if ((rc = canon_path(t, plen, o->escaped_slashes, &fwd, &flen,
-	    &q->match_path, &q->match_pathlen, why)) < 0)
+	    &q->match_path, &q->match_pathlen, &q->ambiguous, why)) < 0)
 		return rc;
 	if ((target = malloc(flen + (len - plen) + 1)) == NULL) {
 		free(fwd);

@@ -15,8 +15,10 @@
  *              kept with upper-case hex, "." and ".." segments resolved
  *              (RFC 3986 5.2.4), empty segments merged; %2F as
  *              path_escaped_slashes says.  Rules see it fully decoded and
- *              normalized again (so "%2F.." climbs too).  %00-%1F, %7F and
- *              malformed escapes are refused.
+ *              normalized again (so "%2F.." climbs too); a path where a
+ *              kept %2F makes a dot segment is judged so, but answered
+ *              400 unless banned.  %00-%1F, %7F and malformed escapes are
+ *              refused.
  *   query      forwarded as sent; rules see the raw query and its decoding
  *              (%XX, '+' as space).
  *   authority  lower case, no trailing dot, no empty or default port; for
@@ -55,7 +57,8 @@ struct canon_opts {
  * target (origin form, query included), req->match_path and
  * req->match_query what the rules see, req->authority the normalized
  * authority (or NULL), fields whose name holds '_' are marked (HDR_F_US)
- * and, with CANON_US_DROP, not forwarded.  req->scheme must be set: "http"
+ * and, with CANON_US_DROP, not forwarded; req->ambiguous is set as
+ * canon_path() says: the caller answers 400 unless the rules ban it.  req->scheme must be set: "http"
  * or "https" (HTTP/2: as the client sent it, checked here).  absolute is 1
  * when req->path may be in absolute form (HTTP/1.1).
  *
@@ -68,11 +71,15 @@ int canon_request(struct http_req *req, const struct canon_opts *o,
 /*
  * canon_path() normalizes the path part of an origin-form target (len
  * bytes at p, no query) into fwd and, fully decoded, into match (both
- * malloc'd, NUL-terminated, lengths in *fwdlen / *matchlen).  Returns 0,
- * -EINVAL or -ENOMEM.  For the unit tests and canon_request().
+ * malloc'd, NUL-terminated, lengths in *fwdlen / *matchlen).  *ambiguous
+ * is set to 1 when a kept %2F makes a dot segment once decoded: upstreams
+ * disagree on such a path, which may be judged (as match) but must not be
+ * forwarded.  Returns 0, -EINVAL or -ENOMEM.  For the unit tests and
+ * canon_request().
  */
 int canon_path(const char *p, size_t len, int escaped_slashes, char **fwd,
-    size_t *fwdlen, char **match, size_t *matchlen, const char **why);
+    size_t *fwdlen, char **match, size_t *matchlen, int *ambiguous,
+    const char **why);
 
 /*
  * canon_authority() normalizes an authority (len bytes at a) for scheme

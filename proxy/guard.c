@@ -139,8 +139,12 @@ guard_canon(struct conn *c, struct http_req *req, int absolute)
 	return rc;
 }
 
-const struct rule *
-guard_request(struct conn *c, const struct http_req *req, int32_t stream_id)
+/*
+ * guard_rules() is guard_request() but for what a path canon_request()
+ * found ambiguous means.
+ */
+static const struct rule *
+guard_rules(struct conn *c, const struct http_req *req, int32_t stream_id)
 {
 	const char		*q = req->path ? strchr(req->path, '?') : NULL;
 	struct rule_input	 in = {
@@ -189,6 +193,19 @@ guard_request(struct conn *c, const struct http_req *req, int32_t stream_id)
 	if (c->conf->dry_run) {
 		guard_log(c, "dry_run", r, req, stream_id, -1, 0);
 		return NULL;
+	}
+	return r;
+}
+
+const struct rule *
+guard_request(struct conn *c, const struct http_req *req, int32_t stream_id)
+{
+	const struct rule *r = guard_rules(c, req, stream_id);
+
+	if (r == NULL && req->ambiguous) {
+		METRIC_INC(wk->m.bad_requests);
+		conn_log(c, LOG_DEBUG, "malformed request: %%2F making a dot "
+		    "segment in the path");
 	}
 	return r;
 }

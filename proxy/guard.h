@@ -34,7 +34,8 @@ int guard_canon(struct conn *c, struct http_req *req, int absolute);
 /*
  * guard_request() evaluates the rules for req on c.  Returns the matching
  * ban rule when the connection must be torn down, NULL to forward (no
- * match, allow, log, or ban in dry-run mode: those are logged here).
+ * match, allow, log, or ban in dry-run mode: those are logged here), or,
+ * when req->ambiguous, to answer 400 (counted here as malformed).
  */
 const struct rule *guard_request(struct conn *c, const struct http_req *req,
     int32_t stream_id);

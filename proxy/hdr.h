@@ -48,6 +48,7 @@ struct http_req {
 	int64_t		 content_length;	/* -1 when not known */
 	int		 has_body;	/* 1: a body follows the head */
 	int		 tls;		/* 1: it came over TLS */
+	int		 ambiguous;	/* judge, then 400: see canon_path() */
 	enum http_proto	 proto;
 };
 

@@ -47,6 +47,9 @@
 #define R_F_NO_BODY	0x100	/* response carries no body (HEAD, 204, 304) */
 #define R_F_TOO_LARGE	0x200	/* head over max_header_list_size */
 #define R_F_BAD		0x400	/* malformed (canon_request()): answer 400 */
+#define R_F_CONNECT	0x800	/* CONNECT: answer 405 */
+#define R_F_VERSION	0x1000	/* not HTTP/1.x: answer 505 */
+#define R_F_REFUSED	(R_F_BAD | R_F_CONNECT | R_F_VERSION)
 
 struct h1_req {
 	TAILQ_ENTRY(h1_req)	 link;		/* in h->reqs */
@@ -441,13 +444,22 @@ h1_on_headers_complete(http_parser *p)
 		http_parser_pause(p, 1);
 		return 0;
 	}
-	/* CONNECT (authority form) is answered 405 by h1_parse(). */
-	if (p->method != HTTP_CONNECT &&
-	    (rc = guard_canon(h->conn, q, 1)) < 0) {
-		if (rc == -ENOMEM)
-			return -1;
-		/* Answered 400, unjudged: nothing of it is forwarded. */
-		r->flags |= R_F_BAD | R_F_CLOSE;
+	/*
+	 * Refused unjudged, and nothing of it is forwarded: CONNECT, whatever
+	 * its target (405), a version other than HTTP/1.x (505), a malformed
+	 * request (400), an HTTP/1.1 one without Host (400, RFC 9112 3.2).
+	 */
+	if (p->method == HTTP_CONNECT)
+		r->flags |= R_F_CONNECT;
+	else if (p->http_major != 1)
+		r->flags |= R_F_VERSION;
+	else if ((rc = guard_canon(h->conn, q, 1)) == -ENOMEM)
+		return -1;
+	else if (rc < 0 || (r->minor >= 1 &&
+	    hdrlist_get(&q->headers, "host") == NULL))
+		r->flags |= R_F_BAD;
+	if (r->flags & R_F_REFUSED) {
+		r->flags |= R_F_CLOSE;
 		h->closing = 1;
 		http_parser_pause(p, 1);
 		return 0;
@@ -455,6 +467,13 @@ h1_on_headers_complete(http_parser *p)
 	if ((h->ban_rule = guard_request(h->conn, q, (int32_t)h->nseen)) != NULL) {
 		/* Stop parsing: nothing of this read will be dispatched. */
 		h->ban_req = r;
+		http_parser_pause(p, 1);
+		return 0;
+	}
+	if (q->ambiguous) {
+		/* Judged, not banned, never forwarded: see canon_path(). */
+		r->flags |= R_F_BAD | R_F_CLOSE;
+		h->closing = 1;
 		http_parser_pause(p, 1);
 		return 0;
 	}
@@ -534,8 +553,9 @@ h1_dispatch(struct h1_req *r)
 		h1_reply_error(r, 431, 1);
 		return;
 	}
-	if (r->flags & R_F_BAD) {
-		h1_reply_error(r, 400, 1);
+	if (r->flags & R_F_REFUSED) {
+		h1_reply_error(r, (r->flags & R_F_CONNECT) ? 405 :
+		    (r->flags & R_F_VERSION) ? 505 : 400, 1);
 		return;
 	}
 	r->ureq = ups_req_new(h->conn->wg->ups, &r->req, h->conn->addr_str, &h1_ups_ops, r);
@@ -765,13 +785,10 @@ h1_parse(struct h1_conn *h)
 			h1_reply_error(r, err == HPE_HEADER_OVERFLOW ? 431 : 400, 1);
 			break;
 		}
-		if (h->parser.upgrade && h->parser.method == HTTP_CONNECT) {
-			h->closing = 1;
-			if ((r = TAILQ_LAST(&h->reqs, h1_reqs_head)) != NULL)
-				h1_reply_error(r, 405, 1);
-			break;
-		}
-		/* Upgrade (h2c, websocket) is not offered: carry on in HTTP/1.1. */
+		/*
+		 * Upgrade (h2c, websocket) is not offered: carry on in
+		 * HTTP/1.1.  CONNECT was refused at its head.
+		 */
 	}
 	/*
 	 * Everything read was parsed (bans included) before this point; with

@@ -544,9 +544,18 @@ rule_re(struct rule_eval *e, const struct rule_cond *c, const char *s,
 	struct rules_scratch	*t = rules_scratch_get();
 	int			 rc = PCRE2_ERROR_NOMEMORY;
 
-	if (t != NULL)
+	if (t != NULL && c->jit)
 		rc = pcre2_match(c->re, (PCRE2_SPTR)s, len, 0, 0, t->md,
-		    c->jit ? t->jctx : t->mctx);
+		    t->jctx);
+	/*
+	 * The JIT code's limit stops the patterns that are slow under JIT
+	 * early; one that hit it gets the interpreter's verdict, whose limit
+	 * is a bound on time (linear patterns pass, catastrophic ones fail).
+	 */
+	if (t != NULL && (!c->jit || rc == PCRE2_ERROR_MATCHLIMIT ||
+	    rc == PCRE2_ERROR_JIT_STACKLIMIT))
+		rc = pcre2_match(c->re, (PCRE2_SPTR)s, len, 0, PCRE2_NO_JIT,
+		    t->md, t->mctx);
 	if (rc >= 0)
 		return 1;
 	if (rc == PCRE2_ERROR_NOMATCH)
@@ -583,6 +592,39 @@ rule_name_str(struct rule_eval *e, const struct rule_cond *c, const char *s)
 	if (c->op == OP_EXACT)
 		return strcasecmp(s, c->value) == 0;
 	return rule_re(e, c, s, strlen(s));
+}
+
+/* The length of the host part of a normalized authority (no port). */
+static size_t
+rule_host_len(const char *a)
+{
+	const char *p = a[0] == '[' ? strchr(a, ']') : NULL;
+
+	if (p != NULL)
+		return (size_t)(p - a) + 1;
+	return strcspn(a, ":");
+}
+
+/*
+ * An authority condition: exact compares the host alone, as a virtual host
+ * is chosen whatever the port, unless V names a port; regex holds when the
+ * host or the whole authority matches.
+ */
+static int
+rule_authority(struct rule_eval *e, const struct rule_cond *c, const char *a)
+{
+	size_t hlen;
+
+	if (a == NULL)
+		return 0;
+	hlen = rule_host_len(a);
+	if (c->op == OP_EXACT) {
+		if (c->value[rule_host_len(c->value)] != '\0')
+			return strcasecmp(a, c->value) == 0;
+		return hlen == c->vlen && strncasecmp(a, c->value, hlen) == 0;
+	}
+	return rule_re(e, c, a, hlen) ||
+	    (a[hlen] != '\0' && rule_re(e, c, a, strlen(a)));
 }
 
 /*
@@ -669,13 +711,39 @@ rule_client(const struct rule_cond *c, const struct sockaddr *sa)
 	    (a[full] & (uint8_t)(0xff << (8 - rest))) == c->addr[full];
 }
 
+/*
+ * Whether a method-override field (X-HTTP-Method-Override, X-HTTP-Method,
+ * X-Method-Override: many frameworks take a POST carrying one for that
+ * method) names the method of c, without regard to case.
+ */
+static int
+rule_method_override(const struct rule_cond *c, const struct hdrlist *h)
+{
+	static const char *const names[] = {
+		"x-http-method-override", "x-http-method", "x-method-override",
+	};
+	uint32_t	i;
+	size_t		k;
+
+	if (h == NULL)
+		return 0;
+	for (i = 0; i < h->n; i++)
+		for (k = 0; k < sizeof(names) / sizeof(names[0]); k++)
+			if (canon_name_eq(h->v[i].name, h->v[i].nlen, names[k],
+			    strlen(names[k])) && h->v[i].vlen == c->vlen &&
+			    strncasecmp(h->v[i].value, c->value, c->vlen) == 0)
+				return 1;
+	return 0;
+}
+
 static int
 rule_cond_holds(struct rule_eval *e, const struct rule_cond *c,
     const struct rule_input *in)
 {
 	switch (c->type) {
 	case COND_METHOD:
-		return in->method != NULL && strcmp(in->method, c->value) == 0;
+		return (in->method != NULL && strcmp(in->method, c->value) == 0) ||
+		    rule_method_override(c, in->headers);
 	case COND_PATH:
 		return in->path != NULL &&
 		    rule_str(e, c, in->path, in->pathlen);
@@ -688,7 +756,7 @@ rule_cond_holds(struct rule_eval *e, const struct rule_cond *c,
 	case COND_HEADER:
 		return rule_header(e, c, in->headers);
 	case COND_AUTHORITY:
-		return rule_name_str(e, c, in->authority);
+		return rule_authority(e, c, in->authority);
 	case COND_CLIENT:
 		return rule_client(c, in->client);
 	case COND_PROTOCOL:

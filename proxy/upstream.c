@@ -289,9 +289,9 @@ ups_pool_free(struct ups_pool *pool)
 
 /*
  * ur_is_forwarding() tells whether a field is one a proxy sets to say who
- * the client is or how it came ('_' spellings alike: some applications
- * read them as the '-' ones): 1 for X-Forwarded-For and X-Forwarded-Proto,
- * which h2guard writes itself, 2 for the others.
+ * the client is, how it came or what it asked for ('_' spellings alike:
+ * some applications read them as the '-' ones): 1 for X-Forwarded-For and
+ * X-Forwarded-Proto, which h2guard writes itself, 2 for the others.
  */
 static int
 ur_is_forwarding(const struct hdr *h)
@@ -302,7 +302,11 @@ ur_is_forwarding(const struct hdr *h)
 		"fastly-client-ip", "x-original-forwarded-for",
 		"x-originating-ip", "x-remote-ip", "x-remote-addr",
 		"x-proxyuser-ip", "x-real-port", "front-end-https",
-		"x-url-scheme", "x-forwarded-ssl",
+		"x-url-scheme", "x-forwarded", "proxy-client-ip",
+		"wl-proxy-client-ip", "x-envoy-external-address", "x-host",
+		"x-original-host", "x-scheme",
+		/* Set by a front proxy to override the target (IIS, Symfony). */
+		"x-original-url", "x-rewrite-url", "x-original-uri",
 	};
 	size_t i;
 

@@ -263,6 +263,9 @@ rule token   header x-token present ban
 rule crumbs  header cookie regex "x=1; role=admin" ban
 rule sqli    query regex "(?i)union select" ban
 rule dbg     query regex "(^|&)debug=" ban
+rule admin   path prefix /admin ban
+rule del     method DELETE path prefix /files ban
+rule longua  header user-agent regex "(?i)^.*(nikto|acunetix)" ban
 """
 g = H2guard([NGINX_ADDR], extra=RULES % BANLOG)
 up = Upstream()
@@ -551,6 +554,13 @@ def describe(res, sid=1):
     return "%d bytes, then %s" % (res.n, res.how)
 
 
+def got_4xx5xx(res, sid=1):
+    """A 400, 405 or 505 answer (or, HTTP/2, a stream reset): refused, not forwarded."""
+    if res.responses:
+        return res.responses[0][0] in (400, 405, 505)
+    return got_400(res, sid)
+
+
 def got_400(res, sid=1):
     if res.error:
         return False
@@ -761,6 +771,13 @@ for t in H1_T:
              source="127.0.0.4", accept=ban_or_400)
 
 MALFORMED_H1 = [
+    ("HTTP/0.9 request line (GET /wp-login.php)", b"GET /wp-login.php\r\n\r\n"),
+    ("HTTP/1.1 without Host", b"GET /q HTTP/1.1\r\nConnection: close\r\n\r\n"),
+    ("HTTP/2.0 in an HTTP/1 request line (505)", b"GET /q HTTP/2.0\r\nHost: localhost\r\n"
+                                                 b"Connection: close\r\n\r\n"),
+    ("CONNECT /admin/ (origin form; 405)", b"CONNECT /admin/ HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"),
+    ("CONNECT /wp-login.php (405)", b"CONNECT /wp-login.php HTTP/1.1\r\nHost: x\r\n\r\n"),
+    ("CONNECT a:443 (405)", b"CONNECT a:443 HTTP/1.1\r\nHost: a:443\r\nConnection: close\r\n\r\n"),
     ("TAB inside the target (GET /a<TAB>b HTTP/1.1)", b"GET /a\tb HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"),
     ("'Content-Length : 5'", b"POST /q HTTP/1.1\r\nHost: localhost\r\nContent-Length : 5\r\n"
                              b"Connection: close\r\n\r\nhello"),
@@ -771,7 +788,24 @@ MALFORMED_H1 = [
 ]
 for name, raw in MALFORMED_H1:
     for t in H1_T:
-        run_case("malformed", name, t, "400", h1_raw=raw, source="127.0.0.4")
+        run_case("malformed", name, t, "400|405|505", h1_raw=raw, source="127.0.0.4", accept=got_4xx5xx)
+
+# A %2F making a dot segment: nginx resolves /admin%2F..%2F to /, a WSGI
+# server takes /admin/../ for a path under /admin.  Judged as /, then
+# refused: never forwarded.
+for p in ("/admin%2F..%2F", "/admin%2F..%2Fstatic/style.css", "/x%2F..%2Fstatic/style.css", "/static/x%2F%2e%2e%2F"):
+    for t in TRANSPORTS:
+        run_case("malformed", p + " (read two ways upstream)", t, "400", h1_raw=h1_request(p),
+                 h2_hdrs=h2_headers(t, p), source="127.0.0.4")
+
+# A method-override field is the method, for the rules.
+for hdr in ("X-HTTP-Method-Override", "X_HTTP_Method_Override", "X-HTTP-Method", "X-Method-Override"):
+    for t in TRANSPORTS:
+        run_case("headers", "POST /files/a+b, %s: DELETE" % hdr, t, "BAN",
+                 h1_raw=h1_request("/files/a+b", method=b"POST", fields=("%s: delete\r\nContent-Length: 0\r\n"
+                                                                         % hdr).encode()),
+                 h2_hdrs=h2_headers(t, "/files/a+b", method="POST", fields=[(hdr.lower(), "DELETE")]),
+                 source="127.0.0.6")
 
 # ---- 3. authority ---------------------------------------------------------
 
@@ -788,6 +822,18 @@ for t in TLS_T:
     a = "admin.example.com:443"
     run_case("authority", "Host / :authority %s" % a, t, "BAN", h1_raw=h1_request("/", host=a.encode()),
              h2_hdrs=h2_headers(t, "/", authority=a), source="127.0.0.5")
+# A virtual host is chosen whatever the port: any port is the same host.
+for a in ("admin.example.com:8080", "admin.example.com:1", "ADMIN.EXAMPLE.COM.:65535"):
+    for t in TRANSPORTS:
+        run_case("authority", "Host / :authority %s" % a, t, "BAN", h1_raw=h1_request("/", host=a.encode()),
+                 h2_hdrs=h2_headers(t, "/", authority=a), source="127.0.0.5")
+for t in TLS_T:
+    a = "admin.example.com:80"
+    run_case("authority", "Host / :authority %s over TLS" % a, t, "BAN", h1_raw=h1_request("/", host=a.encode()),
+             h2_hdrs=h2_headers(t, "/", authority=a), source="127.0.0.5")
+for t in H1_T:
+    run_case("authority", "GET http://admin.example.com:8080/h", t, "BAN",
+             h1_raw=h1_request("http://admin.example.com:8080/h", host=b"good"), source="127.0.0.5")
 for t in H1_T:
     run_case("authority", "GET http://Admin.Example.Com./x, Host: good", t, "BAN",
              h1_raw=h1_request("http://Admin.Example.Com./x", host=b"good"), source="127.0.0.5")
@@ -836,11 +882,23 @@ for q in QUERIES:
 
 LEGIT = [("/a%20b", b"A SPACE B\n"), ("/files/a%2Bb", b"A PLUS B\n"), ("/q?q=a%26b", b"args=q=a%26b\n"),
          ("/static/style.css", b"CSS\n"), ("/static/./style.css", b"CSS\n"),
-         ("/q?q=union&x=select", b"args=q=union&x=select\n")]
+         ("/q?q=union&x=select", b"args=q=union&x=select\n"),
+         # An escaped debug= inside a value is no debug parameter.
+         ("/q?next=%2Fpage%3Fa%3D1%26debug%3Dtrue", b"args=next=%2Fpage%3Fa%3D1%26debug%3Dtrue\n"),
+         ("/static%2F%2Fstyle.css", b"CSS\n")]
 for p, body in LEGIT:
     for t in TRANSPORTS:
         run_case("legit", p, t, "SERVED", h1_raw=h1_request(p), h2_hdrs=h2_headers(t, p), body=body,
                  source="127.0.0.1")
+# A long browser User-Agent (8 KB) through a "^.*(...)" pattern: linear, so
+# within the match bound: served, not failed closed.
+UA = ("Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0 Safari/537.36 " * 80)
+for t in TRANSPORTS:
+    run_case("legit", "8 KB User-Agent through ^.*(nikto|acunetix)", t, "SERVED",
+             h1_raw=b"GET /static/style.css HTTP/1.1\r\nHost: localhost\r\nUser-Agent: " + UA.encode() +
+             b"\r\nConnection: close\r\n\r\n",
+             h2_hdrs=h2_headers(t, "/static/style.css", fields=[("user-agent", UA)]), body=b"CSS\n",
+             source="127.0.0.1")
 
 # ---- 7. request trailers (test upstream /headers) ----------------------------
 
@@ -913,7 +971,12 @@ def fwd_fields(t):
     return [("X-Forwarded-Host", "evil-fwd-host.example"), ("X-Forwarded-Port", "6661"),
             ("X-Real-IP", "6.6.6.1"), ("True-Client-IP", "6.6.6.2"), ("X_Forwarded_For", "6.6.6.3"),
             ("Forwarded", "for=6.6.6.4;proto=https;host=evil-fwd.example"),
-            ("X-Forwarded-Proto", "http" if is_tls(t) else "https"), ("X-Forwarded-For", "6.6.6.6")]
+            ("X-Forwarded-Proto", "http" if is_tls(t) else "https"), ("X-Forwarded-For", "6.6.6.6"),
+            ("X-Forwarded", "for=6.6.6.7"), ("Proxy-Client-IP", "6.6.6.8"), ("WL-Proxy-Client-IP", "6.6.6.9"),
+            ("X-Original-URL", "/evil-fwd-admin"), ("X-Rewrite-URL", "/evil-fwd-admin"),
+            ("X-Host", "evil-fwd.example"), ("X-Original-Host", "evil-fwd.example"), ("X-Scheme", "evil-fwd"),
+            ("X-Envoy-External-Address", "6.6.6.10"), ("CF-Connecting-IP", "6.6.6.11"),
+            ("X-Client-IP", "6.6.6.12"), ("Fastly-Client-IP", "6.6.6.13")]
 
 
 for t in TRANSPORTS:

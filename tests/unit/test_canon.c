@@ -14,16 +14,22 @@
 #include "proxy/canon.h"
 #include "proxy/hdr.h"
 
-/* path normalizes to fwd for the upstream and match for the rules. */
+/*
+ * path normalizes to fwd for the upstream and match for the rules, and is
+ * ambiguous (judged, then refused) or not.
+ */
 static void
-path_is(const char *path, int slashes, const char *fwd, const char *match)
+path_amb(const char *path, int slashes, const char *fwd, const char *match,
+    int want_amb)
 {
 	const char	*why = NULL;
 	char		*f, *m;
 	size_t		 flen, mlen;
+	int		 amb = -1;
 
 	ck_assert_msg(canon_path(path, strlen(path), slashes, &f, &flen, &m,
-	    &mlen, &why) == 0, "%s refused: %s", path, why);
+	    &mlen, &amb, &why) == 0, "%s refused: %s", path, why);
+	ck_assert_msg(amb == want_amb, "%s: ambiguous %d", path, amb);
 	ck_assert_msg(strcmp(f, fwd) == 0 && flen == strlen(fwd),
 	    "%s forwarded as \"%s\", want \"%s\"", path, f, fwd);
 	ck_assert_msg(strcmp(m, match) == 0 && mlen == strlen(match),
@@ -33,14 +39,21 @@ path_is(const char *path, int slashes, const char *fwd, const char *match)
 }
 
 static void
+path_is(const char *path, int slashes, const char *fwd, const char *match)
+{
+	path_amb(path, slashes, fwd, match, 0);
+}
+
+static void
 path_bad(const char *path, int slashes)
 {
 	const char	*why = NULL;
 	char		*f, *m;
 	size_t		 flen, mlen;
+	int		 amb;
 
 	ck_assert_msg(canon_path(path, strlen(path), slashes, &f, &flen, &m,
-	    &mlen, &why) == -EINVAL, "%s accepted", path);
+	    &mlen, &amb, &why) == -EINVAL, "%s accepted", path);
 	ck_assert_ptr_nonnull(why);
 	ck_assert_ptr_null(f);
 	ck_assert_ptr_null(m);
@@ -82,10 +95,20 @@ START_TEST(test_path_escaped_slash)
 	    "/wp-login.php");
 	path_is("/%2fwp-login.php", CANON_SLASH_KEEP, "/%2Fwp-login.php",
 	    "/wp-login.php");
-	path_is("/static%2F..%2Fwp-login.php", CANON_SLASH_KEEP,
-	    "/static%2F..%2Fwp-login.php", "/wp-login.php");
-	path_is("/static/..%2Fwp-login.php", CANON_SLASH_KEEP,
-	    "/static/..%2Fwp-login.php", "/wp-login.php");
+	/*
+	 * A %2F that makes a dot segment means "/" to nginx and "/admin/../"
+	 * to a WSGI server: judged as nginx sees it, then refused.
+	 */
+	path_amb("/static%2F..%2Fwp-login.php", CANON_SLASH_KEEP,
+	    "/static%2F..%2Fwp-login.php", "/wp-login.php", 1);
+	path_amb("/static/..%2Fwp-login.php", CANON_SLASH_KEEP,
+	    "/static/..%2Fwp-login.php", "/wp-login.php", 1);
+	path_amb("/admin%2F..%2F", CANON_SLASH_KEEP, "/admin%2F..%2F", "/", 1);
+	path_amb("/admin%2F%2e%2e%2F", CANON_SLASH_KEEP, "/admin%2F..%2F", "/",
+	    1);
+	path_amb("/a%2F.", CANON_SLASH_KEEP, "/a%2F.", "/a/", 1);
+	path_is("/a%2F%2Fb", CANON_SLASH_KEEP, "/a%2F%2Fb", "/a/b");
+	path_is("/a%2F...", CANON_SLASH_KEEP, "/a%2F...", "/a/...");
 	path_is("/files/a%2Fb", CANON_SLASH_KEEP, "/files/a%2Fb",
 	    "/files/a/b");
 	/* Decoded: one path for both. */
@@ -221,7 +244,9 @@ START_TEST(test_query_decode)
 		{ "q=union%20select", "q=union select", 14 },
 		{ "q=UNION+SELECT", "q=UNION SELECT", 14 },
 		{ "%64ebug=1", "debug=1", 7 },
-		{ "q=a%26b", "q=a&b", 5 },
+		{ "q=a%26b", "q=a%26b", 7 },
+		{ "next=%2Fa%3Fx%3D1%26debug%3D1", "next=/a?x%3D1%26debug%3D1", 25 },
+		{ "a=1%3Bdebug=1", "a=1%3Bdebug=1", 13 },
 		{ "bad=%zz%4", "bad=%zz%4", 9 },
 		{ "n=%00x", "n=\0x", 4 },
 		{ "", "", 0 },
@@ -430,6 +455,7 @@ START_TEST(test_path_long)
 	size_t	 n = 64 * 1024, i, flen, mlen;
 	char	*p = malloc(n + 1), *f, *m;
 	const char *why;
+	int	 amb;
 
 	ck_assert_ptr_nonnull(p);
 	for (i = 0; i < n; i += 3)
@@ -437,7 +463,7 @@ START_TEST(test_path_long)
 	p[0] = '/';
 	p[n] = '\0';
 	ck_assert_int_eq(canon_path(p, n, CANON_SLASH_KEEP, &f, &flen, &m,
-	    &mlen, &why), 0);
+	    &mlen, &amb, &why), 0);
 	ck_assert_str_eq(f, "/");
 	free(f);
 	free(m);

@@ -233,6 +233,17 @@ START_TEST(test_method)
 	ck_assert_ptr_null(matched(rl, &r));
 	r.in.method = NULL;
 	ck_assert_ptr_null(matched(rl, &r));
+	/* A POST that a framework takes for a DELETE is one for the rules. */
+	r.in.method = "POST";
+	req_header(&r, "x-http-method-override", "PUT");
+	ck_assert_ptr_null(matched(rl, &r));
+	req_header(&r, "X_Method_Override", "delete");
+	ck_assert_str_eq(matched(rl, &r), "m");
+	req_free(&r);
+	req_init(&r);
+	r.in.method = "POST";
+	req_header(&r, "x-http-method", "DELETE");
+	ck_assert_str_eq(matched(rl, &r), "m");
 	req_free(&r);
 	rules_free(rl);
 }
@@ -436,12 +447,39 @@ START_TEST(test_authority)
 	ck_assert_str_eq(matched(rl, &r), "a");
 	r.in.authority = "EXAMPLE.com";
 	ck_assert_str_eq(matched(rl, &r), "a");
-	r.in.authority = "example.com:443";
-	ck_assert_ptr_null(matched(rl, &r));
+	/* A virtual host is chosen whatever the port. */
+	r.in.authority = "example.com:8443";
+	ck_assert_str_eq(matched(rl, &r), "a");
 	r.in.authority = "www.example.com";
 	ck_assert_ptr_null(matched(rl, &r));
 	r.in.authority = "example.co";
 	ck_assert_ptr_null(matched(rl, &r));
+	r.in.authority = "example.com.evil:80";
+	ck_assert_ptr_null(matched(rl, &r));
+	rules_free(rl);
+
+	/* Unless the rule names a port; written as a request's would be. */
+	rl = one("rule a authority exact Example.COM.:8443 ban");
+	r.in.authority = "example.com:8443";
+	ck_assert_str_eq(matched(rl, &r), "a");
+	r.in.authority = "example.com";
+	ck_assert_ptr_null(matched(rl, &r));
+	r.in.authority = "example.com:443";
+	ck_assert_ptr_null(matched(rl, &r));
+	rules_free(rl);
+	rl = one("rule a authority exact [2001:DB8::1] ban");
+	r.in.authority = "[2001:db8::1]:8080";
+	ck_assert_str_eq(matched(rl, &r), "a");
+	rules_free(rl);
+	expect_err("rule a authority exact a/b ban",
+	    "rule a: \"a/b\" is not an authority (HOST or HOST:PORT)");
+
+	/* A regex sees the host, and the authority with its port. */
+	rl = one("rule a authority regex ^admin\\.example\\.com$ ban");
+	r.in.authority = "admin.example.com:8080";
+	ck_assert_str_eq(matched(rl, &r), "a");
+	r.in.authority = "ADMIN.example.com";
+	ck_assert_str_eq(matched(rl, &r), "a");
 	rules_free(rl);
 
 	rl = one("rule a authority regex ^[0-9.]+(:[0-9]+)?$ ban");
