@@ -51,22 +51,22 @@ struct rule_input {
 
 /*
  * Bounds of one regular expression match, so that the worst pattern on the
- * longest input (64 KiB) costs at most about a millisecond of the event
- * loop.  PCRE2 counts its match limit differently in JIT code, where a
- * unit may cost the length of the subject (".*.*=.*;" took 0.93 s on
- * 64 KiB with 100000): JIT code gets a small limit, and a match that hits
- * it is run again by the interpreter, whose units cost about the same
- * each (1 to 3 a byte for linear patterns such as "^.*(sqlmap|nikto)", so
- * those pass up to about 32 KiB).  The interpreter also has depth and
- * heap limits.  Measured on this project's 2-core test machine, the worst
- * patterns tried (".*.*=.*;", nested quantifiers) stop within 0.9 ms in
+ * longest input (64 KiB) costs about a millisecond of the event loop.
+ * PCRE2 counts its match limit differently in JIT code, where a unit may
+ * cost the length of the subject (".*.*=.*;" took 0.93 s on 64 KiB with
+ * 100000): JIT code gets a small limit, and a match that hits it is run
+ * again by the interpreter, whose units cost about the same each (15 ns or
+ * so; 1 to 3 a byte for linear patterns such as "^.*(sqlmap|nikto)", so
+ * those pass up to about 20 KiB).  The interpreter also has depth and heap
+ * limits.  On this project's 2-core test machine the worst patterns tried
+ * (".*.*=.*;", nested quantifiers, 64 KiB) stop within 1.0 to 1.4 ms in
  * all.  JIT code runs on a stack of its own per thread, large enough that
  * "^/(?:(a)|(b))*c$" matches a 64 KiB path (memory reserved, and touched
  * only as deep as a match goes).  A match that hits a bound is an error
  * (rules_set_errors()).
  */
 #define RULES_MATCH_LIMIT_JIT	1000
-#define RULES_MATCH_LIMIT	100000
+#define RULES_MATCH_LIMIT	60000
 #define RULES_DEPTH_LIMIT	10000
 #define RULES_HEAP_LIMIT_KB	8192
 #define RULES_JIT_STACK		(16 * 1024 * 1024)
