@@ -19,7 +19,7 @@ cd "$BUILD_DIR"
 make -j"$(nproc)"
 if ! make -j"$(nproc)" check; then
 	for log in $(find . -name '*.log' ! -name test-suite.log ! -name config.log); do
-		grep -q '^FAIL\|^ERROR' "${log%.log}.trs" 2>/dev/null || continue
+		grep -q '^:test-result: \(FAIL\|ERROR\)' "${log%.log}.trs" 2>/dev/null || continue
 		echo "==== $log"; tail -80 "$log"
 	done
 	exit 1

@@ -7,6 +7,12 @@ it with real clients (curl, nghttp, h2load, python3-h2, raw sockets).
 Environment (set by `make check`): H2GUARD_BIN, H2GUARD_UPSTREAM,
 H2GUARD_SRCDIR; optional H2SPEC.  A test that lacks an optional tool exits 77
 (skip); it never passes silently.
+
+H2GUARD_TEST_WORKERS=N (optional; CI's ThreadSanitizer run sets 2) adds
+`workers N` to the configuration of every H2guard a test starts, unless the
+test sets `workers` itself (a test that depends on one worker says
+`workers 1` and why).  A ThreadSanitizer report in an h2guard's log fails
+the test, the report printed whole.
 """
 
 import atexit
@@ -25,8 +31,49 @@ BIN = os.environ.get("H2GUARD_BIN", "h2guard")
 UPSTREAM_BIN = os.environ.get("H2GUARD_UPSTREAM", "h2guard-upstream")
 SRCDIR = os.environ.get("H2GUARD_SRCDIR", os.path.join(os.path.dirname(__file__), "..", ".."))
 
+WORKERS = os.environ.get("H2GUARD_TEST_WORKERS", "")
+if WORKERS and not (WORKERS == "auto" or (WORKERS.isdigit() and int(WORKERS) >= 1)):
+    sys.exit("H2GUARD_TEST_WORKERS=%r: a number of workers (1..) or auto" % WORKERS)
+
 _procs = []
+_h2guards = []
 _tmp = tempfile.mkdtemp(prefix="h2guard-test-")
+
+_TSAN_START = "WARNING: ThreadSanitizer:"
+_TSAN_SEP = "=================="
+
+
+def tsan_reports(text):
+    """The ThreadSanitizer reports in text (an h2guard log), each whole."""
+    reports = []
+    lines = text.splitlines()
+    for i, line in enumerate(lines):
+        if line.startswith(_TSAN_START):
+            j = i + 1
+            while j < len(lines) and lines[j] != _TSAN_SEP:
+                j += 1
+            reports.append("\n".join(lines[i:j]))
+    return reports
+
+
+def _tsan_check():
+    """Prints the ThreadSanitizer reports of every h2guard started so far;
+    True when there was one.  A report makes h2guard exit non-zero (TSAN_OPTIONS
+    exitcode) and so fails stop(); this also catches those of an h2guard the
+    test never stopped, and shows the whole report when the test failed for
+    another reason first."""
+    found = False
+    for g in _h2guards:
+        try:
+            reports = tsan_reports(g.log())
+        except OSError:
+            continue
+        found = found or bool(reports)
+        if g.tsan_shown:
+            continue
+        for r in reports:
+            print("==== ThreadSanitizer report of h2guard %s:\n%s" % (g.conf, r), flush=True)
+    return found
 
 
 def _cleanup():
@@ -34,7 +81,12 @@ def _cleanup():
         if p.poll() is None:
             p.kill()
             p.wait()
+    tsan = _tsan_check()
     shutil.rmtree(_tmp, ignore_errors=True)
+    if tsan:
+        print("FAIL: ThreadSanitizer reported on h2guard (see above)", flush=True)
+        sys.stdout.flush()
+        os._exit(1)
 
 
 atexit.register(_cleanup)
@@ -155,6 +207,15 @@ class Upstream:
             self.proc.wait(10)
 
 
+def _sets_workers(extra):
+    """Whether the configuration lines extra set the workers key."""
+    for line in extra.splitlines():
+        words = line.split("#", 1)[0].split()
+        if words and words[0] == "workers":
+            return True
+    return False
+
+
 class H2guard:
     """The real h2guard binary with a generated configuration.
 
@@ -164,6 +225,7 @@ class H2guard:
     """
 
     def __init__(self, upstreams, tls=True, extra="", ipv6=False, admin=False):
+        self.tsan_shown = False
         # free_port() races with tests running in parallel: another one may
         # bind the port first.  h2guard then exits; start again elsewhere.
         for attempt in range(5):
@@ -192,6 +254,8 @@ class H2guard:
         for u in upstreams:
             lines.append("upstream %s" % u)
         lines.append(extra)
+        if WORKERS and not _sets_workers(extra):
+            lines.append("workers %s  # H2GUARD_TEST_WORKERS" % WORKERS)
         self.conf = os.path.join(_tmp, "h2guard-%d.conf" % self.port)
         with open(self.conf, "w") as f:
             f.write("\n".join(lines) + "\n")
@@ -199,6 +263,8 @@ class H2guard:
         self.logf = open(self.logpath, "wb")
         self.proc = subprocess.Popen([BIN, "-c", self.conf], stdout=self.logf, stderr=self.logf)
         _procs.append(self.proc)
+        if self not in _h2guards:
+            _h2guards.append(self)
         for p in (self.port, self.tls_port, self.admin_port):
             if p and not wait_port(p, proc=self.proc):
                 if self.proc.poll() is None:
@@ -232,7 +298,13 @@ class H2guard:
                 fail("h2guard did not stop on SIGTERM\n" + self.log()[-3000:])
         self.logf.close()
         if self.proc.returncode != 0:
-            fail("h2guard exited %d\n%s" % (self.proc.returncode, self.log()[-6000:]))
+            text = self.log()
+            reports = tsan_reports(text)
+            if reports:
+                self.tsan_shown = True
+                fail("h2guard exited %d with %d ThreadSanitizer report(s):\n%s"
+                     % (self.proc.returncode, len(reports), ("\n" + _TSAN_SEP + "\n").join(reports)))
+            fail("h2guard exited %d\n%s" % (self.proc.returncode, text[-6000:]))
 
 
 def curl(args, timeout=60, check_rc=True):
@@ -318,12 +390,12 @@ def pattern(n):
 
 
 def sanitized():
-    """True when h2guard was built with AddressSanitizer, or runs under valgrind
-    (tests/valgrind.sh): memory and CPU figures differ."""
+    """True when h2guard was built with AddressSanitizer or ThreadSanitizer, or
+    runs under valgrind (tests/valgrind.sh): memory and CPU figures differ."""
     if os.environ.get("H2GUARD_VALGRIND"):
         return True
     r = subprocess.run(["ldd", BIN], capture_output=True)
-    return b"libasan" in r.stdout
+    return b"libasan" in r.stdout or b"libtsan" in r.stdout
 
 
 class RawUpstream:

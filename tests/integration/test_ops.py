@@ -17,6 +17,7 @@ import subprocess
 import threading
 import time
 
+import harness
 from harness import (H2guard, RawClient, Upstream, admin, check, closed_at_accept, curl,
                      free_port, log, metrics, need, pattern, tmpdir, wait_for, wait_port)
 
@@ -47,7 +48,10 @@ curl(["--http2", g.tls_url + "/a?x=1"])
 curl(["--http1.1", g.url + "/status/404"])
 curl(["--http2-prior-knowledge", "-d", "hello", g.url + "/echo"])
 check(wait_for(lambda: len(jlines(alog)) >= 3, 3), "three requests, three access log lines")
-lines = jlines(alog)
+# Each worker writes its lines in batches of its own (H2GUARD_TEST_WORKERS), so
+# the file's order is the requests' only with one worker; the connection ids
+# (one connection per curl, numbered across workers) are.
+lines = sorted(jlines(alog), key=lambda l: l["conn"])
 a, b, c = lines[:3]
 check(a["protocol"] == "h2" and a["method"] == "GET" and a["path"] == "/a?x=1" and a["status"] == 200
       and a["client"] == "127.0.0.1" and a["upstream"] == up.addr and a["bytes_out"] == len("ok GET /a?x=1\n")
@@ -108,7 +112,12 @@ held.get("/held")
 check(metrics(g)["h2guard_connections_open"] == 1, "connections_open is 1 with one client connected")
 held.close()
 check(wait_for(lambda: metrics(g)["h2guard_connections_open"] == 0, 3), "and 0 again once it left")
-check(m1.get("h2guard_workers") == 1, "one worker by default")
+if harness.WORKERS:
+    # H2GUARD_TEST_WORKERS set workers in every configuration: no default here.
+    want = len(os.sched_getaffinity(0)) if harness.WORKERS == "auto" else int(harness.WORKERS)
+    check(m1.get("h2guard_workers") == want, "h2guard_workers is %d (H2GUARD_TEST_WORKERS)" % want)
+else:
+    check(m1.get("h2guard_workers") == 1, "one worker by default")
 
 dead = H2guard(["127.0.0.1:%d" % free_port()], tls=False, admin=True)
 r = curl([dead.url + "/x"], check_rc=False)

@@ -38,7 +38,9 @@ up.stop()
 # At most upstream_max_connections per server: the rest wait their turn.
 need("h2load")
 up = Upstream()
-g = H2guard([up.addr], extra="upstream_max_connections 2\nupstream_response_timeout 2s")
+# One worker: upstream_max_connections bounds each worker's own pool, and the
+# 504 below needs the two holders and the queued request in the same one.
+g = H2guard([up.addr], extra="upstream_max_connections 2\nupstream_response_timeout 2s\nworkers 1")
 acc0, _ = up.conns()
 r = run(["h2load", "-n", "20", "-c", "1", "-m", "20", g.url + "/slow/100"], timeout=60)
 acc1, _ = up.conns()
@@ -75,7 +77,9 @@ def close_on_reuse(idx, nth, head):
 
 
 raw = RawUpstream(close_on_reuse)
-g = H2guard([raw.addr])
+# One worker: the four curls must meet the connection pooled by the one before
+# them, and each worker has its own pool.
+g = H2guard([raw.addr], extra="workers 1")
 results = []
 for i in range(4):
     r = curl(["--http1.1", "-w", " %{http_code}", g.url + "/r%d" % i])
@@ -142,7 +146,9 @@ g.stop()
 # first one goes on a pooled connection: the idle timeout it had while
 # pooled (upstream_idle_timeout) is gone too.
 up = Upstream()
-g = H2guard([up.addr], extra="upstream_response_timeout 1s\nupstream_idle_timeout 1s")
+# One worker: the upload must meet the connection the GET pooled, and each
+# worker has its own pool.
+g = H2guard([up.addr], extra="upstream_response_timeout 1s\nupstream_idle_timeout 1s\nworkers 1")
 body = os.path.join(tmpdir(), "slow-body")
 with open(body, "wb") as f:
     f.write(b"u" * 300000)
@@ -166,7 +172,9 @@ sock = os.path.join(tmpdir(), "up.sock")
 p = subprocess.Popen([os.environ.get("H2GUARD_UPSTREAM"), "--unix", sock], stdout=subprocess.PIPE)
 check(p.stdout.readline().startswith(b"READY"), "unix socket upstream started")
 up = Upstream()
-g = H2guard(["unix:" + sock, up.addr])
+# One worker: each worker's pool goes round robin on its own, so 5 of 10 holds
+# only for the requests of one.
+g = H2guard(["unix:" + sock, up.addr], extra="workers 1")
 up.count(reset=True)
 for i in range(10):
     r = curl(["--http2", g.tls_url + "/rr%d" % i])
