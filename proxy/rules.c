@@ -532,10 +532,23 @@ struct rule_eval {
 };
 
 /*
+ * rule_failed() records that a match of the rule being tried failed, and
+ * is what the condition then holds as: closed, for a ban or log rule,
+ * what it would catch is caught; for an allow rule, what it would exempt
+ * is not; open, never.
+ */
+static int
+rule_failed(struct rule_eval *e)
+{
+	if (e->errored == NULL)
+		e->errored = e->r;
+	return e->rl->errors == RULES_ERRORS_CLOSED &&
+	    e->r->action != RULE_ALLOW;
+}
+
+/*
  * Whether the pattern of c matches len bytes at s.  A match that fails (a
- * limit, no memory) is recorded, and holds as rules_set_errors() says:
- * closed, for a ban or log rule (what it would catch is caught), not for an
- * allow rule (what it would exempt is not); open, never.
+ * limit, no memory) holds as rule_failed() says.
  */
 static int
 rule_re(struct rule_eval *e, const struct rule_cond *c, const char *s,
@@ -560,10 +573,7 @@ rule_re(struct rule_eval *e, const struct rule_cond *c, const char *s,
 		return 1;
 	if (rc == PCRE2_ERROR_NOMATCH)
 		return 0;
-	if (e->errored == NULL)
-		e->errored = e->r;
-	return e->rl->errors == RULES_ERRORS_CLOSED &&
-	    e->r->action != RULE_ALLOW;
+	return rule_failed(e);
 }
 
 /* Compares s (len bytes) with c by its op: exact, prefix or regex. */
@@ -583,7 +593,7 @@ rule_str(struct rule_eval *e, const struct rule_cond *c, const char *s,
 	}
 }
 
-/* For authority and sni: exact is without regard to case. */
+/* For sni: exact is without regard to case. */
 static int
 rule_name_str(struct rule_eval *e, const struct rule_cond *c, const char *s)
 {
@@ -657,13 +667,8 @@ rule_header(struct rule_eval *e, const struct rule_cond *c,
 		return 0;
 	sep = strcmp(c->name, "cookie") == 0 ? "; " : ", ";
 	seplen = 2;
-	if ((joined = malloc(total + seplen * n)) == NULL) {
-		/* As a failed match: fail closed. */
-		if (e->errored == NULL)
-			e->errored = e->r;
-		return e->rl->errors == RULES_ERRORS_CLOSED &&
-		    e->r->action != RULE_ALLOW;
-	}
+	if ((joined = malloc(total + seplen * n)) == NULL)
+		return rule_failed(e);	/* as a failed match */
 	for (i = 0; i < h->n; i++) {
 		if (!canon_name_eq(h->v[i].name, h->v[i].nlen, c->name, nlen))
 			continue;
