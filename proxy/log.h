@@ -8,9 +8,18 @@
 #include <stddef.h>
 #include <syslog.h>
 
-extern int log_level;		/* LOG_ERR .. LOG_DEBUG; messages above it are dropped */
+/*
+ * LOG_ERR .. LOG_DEBUG; messages above it are dropped.  Written by the main
+ * thread (start, reload), read by every worker: only through log_set_level()
+ * and LOG_ON(), relaxed atomics (a worker may log one line more or less
+ * around a reload).
+ */
+extern int log_level;
 
-#define LOG_ON(lvl) ((lvl) <= log_level)
+#define LOG_ON(lvl) ((lvl) <= __atomic_load_n(&log_level, __ATOMIC_RELAXED))
+
+/* log_set_level() sets log_level (the main thread). */
+#define log_set_level(lvl) __atomic_store_n(&log_level, (lvl), __ATOMIC_RELAXED)
 
 /* log_msg() writes "time level message\n" to stderr when lvl is enabled. */
 void log_msg(int lvl, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

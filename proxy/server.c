@@ -1251,7 +1251,7 @@ server_reload(void)
 	pthread_mutex_unlock(&srv.lock);
 	gen_unref(oldg);
 	server_kdrop_allow(srv.gen->conf);
-	log_level = srv.gen->conf->log_level;
+	log_set_level(srv.gen->conf->log_level);
 	membudget_set_limit(srv.gen->conf->memory_limit);
 	srv.reloads++;
 	server_post_all(WK_RELOAD);
@@ -1374,7 +1374,7 @@ server_init(struct conf *conf, SSL_CTX *ssl_ctx)
 	}
 	gettimeofday(&tv, NULL);
 	srv.start_time = (double)tv.tv_sec + (double)tv.tv_usec / 1e6;
-	log_level = conf->log_level;
+	log_set_level(conf->log_level);
 	membudget_set_limit(conf->memory_limit);
 	signal(SIGPIPE, SIG_IGN);
 	if ((srv.base = event_base_new()) == NULL ||

@@ -133,7 +133,7 @@ setup(void)
 {
 	struct sockaddr_in	 sin;
 
-	log_level = LOG_ERR;	/* no line per ban */
+	log_set_level(LOG_ERR);	/* no line per ban */
 	memset(&stub, 0, sizeof(stub));
 	stub.nbans = 2;
 	stub.remove_rc = 1;
