@@ -470,17 +470,13 @@ canon_target(struct http_req *q, const struct canon_opts *o, const char **why)
 		return canon_query_decode("", 0, &q->match_query,
 		    &q->match_querylen);
 	}
-	/* The fragment is the client's own; visible bytes only before it. */
-	for (len = 0; t[len] != '\0' && t[len] != '#'; len++)
-		if (!target_byte((unsigned char)t[len])) {
-			*why = "a control byte or space in the target";
-			return -EINVAL;
-		}
-	for (i = len; t[i] != '\0'; i++)
+	for (i = 0; t[i] != '\0'; i++)
 		if (!target_byte((unsigned char)t[i])) {
 			*why = "a control byte or space in the target";
 			return -EINVAL;
 		}
+	/* The fragment is the client's own: not forwarded, not judged. */
+	len = strcspn(t, "#");
 	qm = memchr(t, '?', len);
 	plen = qm ? (size_t)(qm - t) : len;
 	if ((rc = canon_path(t, plen, o->escaped_slashes, &fwd, &flen,
