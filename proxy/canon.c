@@ -230,15 +230,16 @@ out_nomem_f:
 	return -ENOMEM;
 }
 
-int
-canon_query_decode(const char *q, size_t len, char **out, size_t *outlen)
+/*
+ * Decodes the query q (len bytes) into dst (len + 1 bytes at least, NUL
+ * added), see canon.h; returns the decoded length.
+ */
+static size_t
+query_decode_into(const char *q, size_t len, char *dst)
 {
-	struct cbuf	b;
-	size_t		i;
-	int		v;
+	size_t	i, n = 0;
+	int	v;
 
-	if (cbuf_init(&b, len) < 0)
-		return -ENOMEM;
 	for (i = 0; i < len; i++) {
 		char c = q[i];
 
@@ -254,11 +255,18 @@ canon_query_decode(const char *q, size_t len, char **out, size_t *outlen)
 			c = (char)v;
 			i += 2;
 		}
-		cbuf_add(&b, &c, 1);
+		dst[n++] = c;
 	}
-	b.p[b.len] = '\0';
-	*out = b.p;
-	*outlen = b.len;
+	dst[n] = '\0';
+	return n;
+}
+
+int
+canon_query_decode(const char *q, size_t len, char **out, size_t *outlen)
+{
+	if ((*out = malloc(len + 1)) == NULL)
+		return -ENOMEM;
+	*outlen = query_decode_into(q, len, *out);
 	return 0;
 }
 
@@ -332,9 +340,16 @@ canon_authority(const char *a, size_t len, const char *scheme, char **out,
 		s[i] = (c >= 'A' && c <= 'Z') ? (char)(c | 0x20) : c;
 	}
 	if (port != NULL) {
-		s[i++] = ':';
+		char	d[5];
+		size_t	nd = 0;
+
 		/* Leading zeros are the same port: print it plain. */
-		i += (size_t)sprintf(s + i, "%lu", pnum);
+		s[i++] = ':';
+		do
+			d[nd++] = (char)('0' + pnum % 10);
+		while ((pnum /= 10) > 0);
+		while (nd > 0)
+			s[i++] = d[--nd];
 	}
 	s[i] = '\0';
 	*out = s;
@@ -450,13 +465,34 @@ canon_absolute(struct http_req *q, const char **why)
 	return 1;
 }
 
-/* Normalizes q->path into the forwarded target and the rules' views. */
+/*
+ * 1 when the path p (len bytes, target bytes only) is canonical as it is:
+ * no escape, no empty, "." or ".." segment.  Most are: they need no copy.
+ */
+static int
+path_is_canonical(const char *p, size_t len)
+{
+	size_t i;
+
+	if (memchr(p, '%', len) != NULL)
+		return 0;
+	for (i = 0; i + 1 < len; i++)
+		if (p[i] == '/' && (p[i + 1] == '/' || p[i + 1] == '.'))
+			return 0;
+	return 1;
+}
+
+/*
+ * Normalizes q->path into the forwarded target and the rules' views: the
+ * decoded path and query share one allocation (match_query points into
+ * match_path's).
+ */
 static int
 canon_target(struct http_req *q, const struct canon_opts *o, const char **why)
 {
-	const char	*t = q->path, *qm;
-	size_t		 len, plen, flen, i;
-	char		*fwd, *target;
+	char		*t = q->path, *fwd, *target, *m;
+	const char	*qm;
+	size_t		 len, plen, flen, qlen, mlen, i;
 	int		 rc;
 
 	if (strcmp(t, "*") == 0) {
@@ -467,8 +503,8 @@ canon_target(struct http_req *q, const struct canon_opts *o, const char **why)
 		if ((q->match_path = strdup("*")) == NULL)
 			return -ENOMEM;
 		q->match_pathlen = 1;
-		return canon_query_decode("", 0, &q->match_query,
-		    &q->match_querylen);
+		q->match_query = q->match_path + 1;	/* "" */
+		return 0;
 	}
 	for (i = 0; t[i] != '\0'; i++)
 		if (!target_byte((unsigned char)t[i])) {
@@ -477,24 +513,42 @@ canon_target(struct http_req *q, const struct canon_opts *o, const char **why)
 		}
 	/* The fragment is the client's own: not forwarded, not judged. */
 	len = strcspn(t, "#");
+	t[len] = '\0';
 	qm = memchr(t, '?', len);
 	plen = qm ? (size_t)(qm - t) : len;
-	if ((rc = canon_path(t, plen, o->escaped_slashes, &fwd, &flen,
-	    &q->match_path, &q->match_pathlen, &q->ambiguous, why)) < 0)
-		return rc;
-	if ((target = malloc(flen + (len - plen) + 1)) == NULL) {
+	qlen = qm ? len - plen - 1 : 0;
+	if (t[0] == '/' && path_is_canonical(t, plen)) {
+		if ((m = malloc(plen + 1 + qlen + 1)) == NULL)
+			return -ENOMEM;
+		memcpy(m, t, plen);
+		m[plen] = '\0';
+		mlen = plen;
+	} else {
+		if ((rc = canon_path(t, plen, o->escaped_slashes, &fwd, &flen,
+		    &m, &mlen, &q->ambiguous, why)) < 0)
+			return rc;
+		target = malloc(flen + (len - plen) + 1);
+		if (target == NULL ||
+		    (q->match_path = realloc(m, mlen + 1 + qlen + 1)) == NULL) {
+			free(target);
+			free(fwd);
+			free(m);
+			return -ENOMEM;
+		}
+		m = q->match_path;
+		memcpy(target, fwd, flen);
+		memcpy(target + flen, t + plen, len - plen + 1);
 		free(fwd);
-		return -ENOMEM;
+		free(q->path);
+		q->path = target;
+		qm = qm ? target + flen : NULL;
 	}
-	memcpy(target, fwd, flen);
-	memcpy(target + flen, t + plen, len - plen);
-	target[flen + len - plen] = '\0';
-	free(fwd);
-	free(q->path);
-	q->path = target;
-	qm = qm ? target + flen + 1 : target + flen;
-	return canon_query_decode(qm, strlen(qm), &q->match_query,
-	    &q->match_querylen);
+	q->match_path = m;
+	q->match_pathlen = mlen;
+	q->match_query = m + mlen + 1;
+	q->match_querylen = query_decode_into(qm ? qm + 1 : "", qlen,
+	    q->match_query);
+	return 0;
 }
 
 /* The authority from :authority or Host, normalized, into q->authority. */

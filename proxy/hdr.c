@@ -121,8 +121,7 @@ http_req_clear(struct http_req *r)
 	free(r->scheme);
 	free(r->authority);
 	free(r->path);
-	free(r->match_path);
-	free(r->match_query);
+	free(r->match_path);	/* and match_query, in the same block */
 	hdrlist_clear(&r->headers);
 	memset(r, 0, sizeof(*r));
 	r->content_length = -1;

@@ -42,7 +42,8 @@ struct http_req {
 	char		*path;		/* owned; origin form, "/..." or "*" */
 	char		*match_path;	/* owned; decoded path, for the rules */
 	size_t		 match_pathlen;
-	char		*match_query;	/* owned; decoded query, for the rules */
+	char		*match_query;	/* decoded query, for the rules: in
+					   match_path's block, not freed alone */
 	size_t		 match_querylen;
 	struct hdrlist	 headers;	/* regular fields, hop-by-hop ones removed */
 	int64_t		 content_length;	/* -1 when not known */

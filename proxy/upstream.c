@@ -310,6 +310,9 @@ ur_is_forwarding(const struct hdr *h)
 	};
 	size_t i;
 
+	/* Every one of them begins with one of these: most fields stop here. */
+	if (h->nlen == 0 || strchr("cfptwx", h->name[0] | 0x20) == NULL)
+		return 0;
 	if (canon_name_eq(h->name, h->nlen, "x-forwarded-for", 15) ||
 	    canon_name_eq(h->name, h->nlen, "x-forwarded-proto", 17))
 		return 1;
@@ -390,16 +393,18 @@ ur_add_forwarding(struct ups_req *ur, struct evbuffer *b,
 	    (n = ur_add_joined(b, req, "x-forwarded-for", "X-Forwarded-For",
 	    ", ")) < 0)
 		return -1;
-	if (evbuffer_add_printf(b, "%s%s\r\n", n ? ", " : "X-Forwarded-For: ",
-	    client_addr) < 0)
+	if ((n ? evbuffer_add(b, ", ", 2) :
+	    evbuffer_add(b, "X-Forwarded-For: ", 17)) ||
+	    evbuffer_add(b, client_addr, strlen(client_addr)) ||
+	    evbuffer_add(b, "\r\n", 2))
 		return -1;
 	if (ur->pool->trust_fwd &&
 	    (n = ur_add_joined(b, req, "x-forwarded-proto", "X-Forwarded-Proto",
 	    ", ")) != 0)
 		return n < 0 || evbuffer_add(b, "\r\n", 2) ? -1 : 0;
 	/* The transport it came on, not the :scheme an h2c client claims. */
-	return evbuffer_add_printf(b, "X-Forwarded-Proto: %s\r\n",
-	    req->tls ? "https" : "http") < 0 ? -1 : 0;
+	return req->tls ? evbuffer_add(b, "X-Forwarded-Proto: https\r\n", 26) :
+	    evbuffer_add(b, "X-Forwarded-Proto: http\r\n", 25);
 }
 
 static int

@@ -314,6 +314,41 @@ canon(struct http_req *q, int absolute)
 	return canon_request(q, &o, absolute, NULL);
 }
 
+/*
+ * A path already canonical takes canon_target()'s short way (no copy of
+ * the target): it must give what the long way gives.
+ */
+START_TEST(test_request_short_way)
+{
+	static const struct {
+		const char *target, *path, *match, *query;
+	} c[] = {
+		{ "/a/b?x=%41&y=1+2#frag", "/a/b?x=%41&y=1+2", "/a/b", "x=A&y=1 2" },
+		{ "/a/b/", "/a/b/", "/a/b/", "" },
+		{ "/", "/", "/", "" },
+		{ "/?", "/?", "/", "" },
+		{ "/a.b/c.", "/a.b/c.", "/a.b/c.", "" },
+		/* The long way: a dot segment, an escape, an empty segment. */
+		{ "/.well-known/x?a", "/.well-known/x?a", "/.well-known/x", "a" },
+		{ "/a/./b?%26#x", "/a/b?%26", "/a/b", "%26" },
+		{ "/%61//b", "/a/b", "/a/b", "" },
+	};
+	struct http_req q;
+	size_t i;
+
+	for (i = 0; i < sizeof(c) / sizeof(c[0]); i++) {
+		req_set(&q, "GET", "https", "h", c[i].target);
+		ck_assert_int_eq(canon(&q, 0), 0);
+		ck_assert_str_eq(q.path, c[i].path);
+		ck_assert_str_eq(q.match_path, c[i].match);
+		ck_assert_uint_eq(q.match_pathlen, strlen(c[i].match));
+		ck_assert_str_eq(q.match_query, c[i].query);
+		ck_assert_uint_eq(q.match_querylen, strlen(c[i].query));
+		http_req_clear(&q);
+	}
+}
+END_TEST
+
 START_TEST(test_request_absolute)
 {
 	struct http_req q;
@@ -486,6 +521,7 @@ canon_suite(void)
 	tcase_add_test(tc, test_authority);
 	tcase_add_test(tc, test_query_decode);
 	tcase_add_test(tc, test_fields);
+	tcase_add_test(tc, test_request_short_way);
 	tcase_add_test(tc, test_request_absolute);
 	tcase_add_test(tc, test_request_host);
 	tcase_add_test(tc, test_request_fields);
