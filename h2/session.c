@@ -120,6 +120,15 @@ struct h2s_session {
 	uint64_t			 block_decoded;	/* name + value + 32 per field */
 	const struct rule		*ban_rule;	/* borrowed: a request matched it */
 	struct h2s_stream		*ban_stream;	/* borrowed: that request */
+	/* The batch (conn.h): input since streams were last dispatched. */
+	size_t				 batch_bytes;
+	uint32_t			 batch_frames;
+	int				 held;		/* s->pending waits for more */
+	/* Where the input stands: inside the preface, a frame's header or body. */
+	uint32_t			 in_preface;	/* preface bytes still to come */
+	uint32_t			 in_frame;	/* frame bytes still to come */
+	uint8_t				 fh[3];		/* a frame header's length so far */
+	uint8_t				 fh_have;
 	/* Stream ids the client skipped: closed without ever being opened. */
 	struct { int32_t lo, hi; }	 gaps[H2S_GAPS];
 	unsigned			 ngaps;
@@ -646,6 +655,7 @@ h2s_on_begin_frame(nghttp2_session *ng, const nghttp2_frame_hd *hd,
 
 	if (h2s_count_frame(s, hd) < 0)
 		return NGHTTP2_ERR_CALLBACK_FAILURE;
+	s->batch_frames++;
 	if (hd->type != NGHTTP2_HEADERS || id <= 0 || (id & 1) == 0)
 		return 0;
 	/*
@@ -1125,6 +1135,7 @@ h2s_new(struct conn *c)
 	s->conn = c;
 	TAILQ_INIT(&s->streams);
 	TAILQ_INIT(&s->pending);
+	s->in_preface = 24;	/* RFC 9113 3.4: nghttp2 reads it itself */
 	h2m_init(&mem, &s->mem);
 	if (nghttp2_session_server_new3(&s->ng, h2s_cbs, s, h2s_opt, &mem) != 0)
 		goto out_free;
@@ -1189,8 +1200,8 @@ h2s_flush(struct h2s_session *s)
 /*
  * h2s_update_timer() arms the one client timeout for what the connection
  * waits on, in this order: the client taking our output (send_timeout: slow
- * read, zero window; see conn.h), the end of a header block (header_timeout
- * from its start: slowloris), request body bytes (body_read_timeout from
+ * read, zero window; see conn.h), the end of a header block or of a batch
+ * (header_timeout from its start: slowloris), request body bytes (body_read_timeout from
  * the last DATA), a request (first request or keep-alive).  Waiting on the
  * upstream has its own timeouts.
  */
@@ -1205,7 +1216,8 @@ h2s_update_timer(struct h2s_session *s)
 
 	if (s->resp_buffered > 0 || evbuffer_get_length(out) >= H2S_OUT_LOW) {
 		t = H2S_T_SEND;
-	} else if (s->in_block) {
+	} else if (s->in_block || s->held) {
+		/* A batch waits for the rest of it like a header block. */
 		t = H2S_T_HEADER;
 		rearm = s->block_new;
 	} else if (s->nstreams == 0) {
@@ -1273,14 +1285,66 @@ h2s_ban(struct h2s_session *s)
 	return -1;
 }
 
+/*
+ * h2s_follow() follows the frame boundaries in n input bytes at p: a batch
+ * whose input ends inside a frame is not whole yet, whatever the socket
+ * holds (the rest of that write is on its way).
+ */
+static void
+h2s_follow(struct h2s_session *s, const uint8_t *p, size_t n)
+{
+	size_t k;
+
+	while (n > 0) {
+		if (s->in_preface > 0 || s->in_frame > 0) {
+			uint32_t *left = s->in_preface > 0 ? &s->in_preface :
+			    &s->in_frame;
+
+			k = n < *left ? n : *left;
+			*left -= (uint32_t)k;
+			p += k;
+			n -= k;
+			continue;
+		}
+		s->fh[s->fh_have++] = *p++;
+		n--;
+		if (s->fh_have == 3) {
+			/* The length, then the 6 more bytes of the header. */
+			s->in_frame = ((uint32_t)s->fh[0] << 16 |
+			    (uint32_t)s->fh[1] << 8 | s->fh[2]) + 6;
+			s->fh_have = 0;
+		}
+	}
+}
+
+/* 1 when the input so far ends inside the preface or a frame. */
+static int
+h2s_mid_frame(const struct h2s_session *s)
+{
+	return s->in_preface > 0 || s->in_frame > 0 || s->fh_have > 0;
+}
+
+/* h2s_batch_end() dispatches the batch's streams.  Returns 0 or -1 (close). */
+static int
+h2s_batch_end(struct h2s_session *s)
+{
+	s->held = 0;
+	s->batch_bytes = 0;
+	s->batch_frames = 0;
+	h2s_dispatch_pending(s);
+	return h2s_flush(s);
+}
+
 int
 h2s_on_read(struct h2s_session *s)
 {
 	struct evbuffer		*in = bufferevent_get_input(s->conn->bev);
 	struct evbuffer_iovec	 v[8];
+	size_t			 have = evbuffer_get_length(in);
 	int			 i, n;
 
 	s->got_data = 0;
+	s->batch_bytes += have;
 	while (evbuffer_get_length(in) > 0) {
 		size_t used = 0;
 
@@ -1291,6 +1355,7 @@ h2s_on_read(struct h2s_session *s)
 			ssize_t rv = nghttp2_session_mem_recv(s->ng,
 			    v[i].iov_base, v[i].iov_len);
 
+			h2s_follow(s, v[i].iov_base, v[i].iov_len);
 			if (rv == NGHTTP2_ERR_FLOODED)
 				s->flood = "nghttp2_flooded";
 			else if (rv == NGHTTP2_ERR_TOO_MANY_CONTINUATIONS)
@@ -1314,8 +1379,16 @@ h2s_on_read(struct h2s_session *s)
 	 */
 	if (h2s_flush(s) < 0)
 		return -1;
-	h2s_dispatch_pending(s);
-	if (h2s_flush(s) < 0)
+	/*
+	 * The read is the batch (conn.h): while the client has sent more, or
+	 * is in the middle of a frame, read and judge the rest before any
+	 * stream of it goes upstream.
+	 */
+	s->held = !TAILQ_EMPTY(&s->pending) &&
+	    s->batch_bytes < CONN_BATCH_BYTES &&
+	    s->batch_frames < CONN_BATCH_FRAMES &&
+	    (h2s_mid_frame(s) || conn_more_input(s->conn, have));
+	if (!s->held && h2s_batch_end(s) < 0)
 		return -1;
 	h2s_update_timer(s);
 	return 0;
@@ -1362,6 +1435,17 @@ h2s_on_timeout(struct h2s_session *s)
 
 	if (s->timer == H2S_T_SEND && !conn_send_expired(s->conn))
 		return 0;	/* the client took bytes since: not yet */
+	/*
+	 * A batch held this long for the rest of it (a frame cut short, or a
+	 * TLS record with no data, a KeyUpdate, read without a call back) is
+	 * dispatched: waiting was our choice, not a slowloris.
+	 */
+	if (s->timer == H2S_T_HEADER && s->held && !s->in_block) {
+		if (h2s_batch_end(s) < 0)
+			return -1;
+		h2s_update_timer(s);
+		return 0;
+	}
 	if (s->timer == H2S_T_HEADER || s->timer == H2S_T_SEND) {
 		/* Slowloris, slow read, zero window: floods like the others. */
 		s->flood = s->timer == H2S_T_HEADER ? "header_timeout" :

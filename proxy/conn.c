@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 
 #include <event2/buffer.h>
 #include <event2/bufferevent_ssl.h>
@@ -125,6 +126,22 @@ conn_out_cb(struct evbuffer *buf, const struct evbuffer_cb_info *info,
 
 	if (info->n_deleted > 0 && c->state == CONN_H1)
 		conn_progress(c);
+}
+
+int
+conn_more_input(const struct conn *c, size_t have)
+{
+	SSL	*ssl;
+	int	 n = 0;
+
+	if (c->flags & CONN_F_TLS) {
+		ssl = bufferevent_openssl_get_ssl(c->bev);
+		if (ssl != NULL && SSL_has_pending(ssl))
+			return 1;
+	} else if (have < CONN_READ_MAX) {
+		return 0;	/* that read emptied the socket */
+	}
+	return ioctl(bufferevent_getfd(c->bev), FIONREAD, &n) == 0 && n > 0;
 }
 
 /* How long c has been stalled, in ms, at now. */

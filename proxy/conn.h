@@ -106,6 +106,23 @@ void conn_send_done(struct conn *c);
 void conn_progress(struct conn *c);
 int conn_send_expired(struct conn *c);
 
+/*
+ * The read is the batch: everything the client's writes put in the socket
+ * by the time it is read is parsed and judged before any request of it is
+ * dispatched, up to CONN_BATCH_BYTES of input or CONN_BATCH_FRAMES HTTP/2
+ * frames (HTTP/1.1: requests); beyond that it is two batches.  libevent
+ * reads CONN_READ_MAX bytes at most at a time from a clear-text socket, a
+ * TLS record at a time through OpenSSL, and calls back after each read.
+ *
+ * conn_more_input() is 1 while the client has sent bytes not read yet: in
+ * the socket, or held by OpenSSL (part of a record); have is what the
+ * input buffer holds, all of it from the last read.
+ */
+#define CONN_BATCH_BYTES	(256 * 1024)
+#define CONN_BATCH_FRAMES	1000
+#define CONN_READ_MAX		4096	/* libevent 2.1: EVBUFFER_MAX_READ */
+int conn_more_input(const struct conn *c, size_t have);
+
 /* conn_set_timeout() (re)arms the client timeout; ms 0 disarms it. */
 void conn_set_timeout(struct conn *c, uint32_t ms);
 

@@ -1,10 +1,11 @@
 /*
  * http1.c - the HTTP/1.1 front end on http_parser.
  *
- * Every request read is queued on h->reqs in arrival order; requests whose
- * head was completed by a read are dispatched to the upstream only after the
- * whole read was parsed.  Responses are serialized into each request's own
- * buffer and moved to the client in request order by h1_pump().
+ * Every request read is queued on h->reqs in arrival order; requests are
+ * dispatched to the upstream only after the whole batch was parsed and
+ * judged (conn.h: everything the socket holds, bounded), and at most
+ * H1_MAX_INFLIGHT at a time.  Responses are serialized into each request's
+ * own buffer and moved to the client in request order by h1_pump().
  */
 #include "config.h"
 
@@ -28,11 +29,13 @@
 #include "proxy/server.h"
 #include "proxy/upstream.h"
 
-#define H1_MAX_PIPELINE	32		/* requests queued: stop reading more */
+#define H1_MAX_PIPELINE	32		/* requests queued after a batch: stop reading */
+#define H1_MAX_INFLIGHT	4		/* requests at the upstream at once */
 #define H1_BODY_HIGH	(256 * 1024)	/* request body buffered: stop reading */
 #define H1_BODY_LOW	(64 * 1024)	/* read again below this */
 #define H1_OUT_HIGH	(256 * 1024)	/* response bytes buffered: pause upstream */
 #define H1_OUT_LOW	(16 * 1024)
+#define H1_QUEUED_HIGH	(64 * 1024)	/* ... for a response behind another */
 #define H1_LINGER_MS	2000		/* closing on an unread body: read on... */
 #define H1_LINGER_MAX	(4 << 20)	/* ... and drop this much at most */
 
@@ -97,8 +100,11 @@ struct h1_conn {
 	unsigned		 eof:1;		/* the client half-closed */
 	unsigned		 draining:1;	/* stopping: no request after this one */
 	unsigned		 linger:1;	/* the client may still be sending */
+	unsigned		 held:1;	/* the batch waits for the rest of it */
 	unsigned		 lingering:1;	/* answered: dropping input, then close */
 	size_t			 lingered;	/* bytes dropped so far */
+	size_t			 batch_bytes;	/* parsed in this batch (conn.h) */
+	unsigned		 batch_reqs;	/* request heads in it */
 };
 
 static const struct ups_req_ops h1_ups_ops;
@@ -177,6 +183,16 @@ h1_reply_error(struct h1_req *r, int status, int close)
 
 /* ---- upstream callbacks ------------------------------------------------- */
 
+/*
+ * How many response bytes r may hold before its upstream response pauses:
+ * the one the client is reading gets more than those queued behind it.
+ */
+static size_t
+h1_out_high(const struct h1_req *r)
+{
+	return r == TAILQ_FIRST(&r->h->reqs) ? H1_OUT_HIGH : H1_QUEUED_HIGH;
+}
+
 static void
 h1_ups_head(void *arg, struct ups_resp *resp)
 {
@@ -235,7 +251,7 @@ h1_ups_body(void *arg, const uint8_t *data, size_t len)
 	if (r->flags & R_F_CHUNKED)
 		evbuffer_add(r->out, "\r\n", 2);
 	if (!(r->flags & R_F_PAUSED) &&
-	    evbuffer_get_length(r->out) > H1_OUT_HIGH) {
+	    evbuffer_get_length(r->out) > h1_out_high(r)) {
 		r->flags |= R_F_PAUSED;
 		ups_req_pause(r->ureq, 1);
 	}
@@ -295,10 +311,13 @@ h1_ups_held(void *arg)
 static size_t
 h1_ups_room(void *arg)
 {
-	size_t have = h1_ups_held(arg);
+	const struct h1_req	*r = arg;
+	size_t			 have = h1_ups_held(arg), high = h1_out_high(r);
 
-	/* Either is paused above H1_OUT_HIGH (h1_ups_body(), h1_pump()). */
-	return have < H1_OUT_HIGH ? H1_OUT_HIGH - have : 0;
+	/* Either is paused above its high mark (h1_ups_body(), h1_pump()). */
+	if (high != H1_OUT_HIGH)
+		have = evbuffer_get_length(r->out);
+	return have < high ? high - have : 0;
 }
 
 static const struct ups_req_ops h1_ups_ops = {
@@ -440,6 +459,7 @@ h1_on_headers_complete(http_parser *p)
 		http_parser_pause(p, 1);
 	}
 	h->nseen++;
+	h->batch_reqs++;
 	if ((h->flood = h1_flood(h, q)) != NULL) {
 		http_parser_pause(p, 1);
 		return 0;
@@ -575,8 +595,34 @@ h1_dispatch(struct h1_req *r)
 }
 
 /*
+ * h1_dispatch_queued() dispatches the judged requests of the batches ended,
+ * in order, while fewer than H1_MAX_INFLIGHT are at the upstream.
+ */
+static void
+h1_dispatch_queued(struct h1_conn *h)
+{
+	struct h1_req	*r;
+	unsigned	 busy = 0;
+
+	if (h->held)
+		return;
+	TAILQ_FOREACH(r, &h->reqs, link) {
+		if (!(r->flags & R_F_HEAD_DONE))
+			break;
+		if (!(r->flags & R_F_DISPATCHED)) {
+			if (busy >= H1_MAX_INFLIGHT)
+				break;
+			h1_dispatch(r);
+		}
+		if (!(r->flags & R_F_RESP_END))
+			busy++;
+	}
+}
+
+/*
  * h1_pump() moves finished and head-of-line response bytes to the client in
- * request order.  Returns 0, or -1 when the connection is done.
+ * request order, and dispatches what waited for room.  Returns 0, or -1 when
+ * the connection is done.
  */
 static int
 h1_pump(struct h1_conn *h)
@@ -584,6 +630,7 @@ h1_pump(struct h1_conn *h)
 	struct evbuffer	*out = bufferevent_get_output(h->conn->bev);
 	struct h1_req	*r;
 
+	h1_dispatch_queued(h);
 	while ((r = TAILQ_FIRST(&h->reqs)) != NULL &&
 	    (r->flags & R_F_HEAD_DONE)) {
 		if (evbuffer_get_length(r->out) > 0)
@@ -613,6 +660,7 @@ h1_pump(struct h1_conn *h)
 			break;
 		}
 		h1_req_free(r);
+		h1_dispatch_queued(h);
 	}
 	if (h->full && h->nreqs < H1_MAX_PIPELINE && !h->closing) {
 		/* Room again: read and parse what the client sent since. */
@@ -668,6 +716,8 @@ h1_update_timer(struct h1_conn *h, int got_bytes)
 		return;		/* h1_linger() set the timeout */
 	if (evbuffer_get_length(out) >= H1_OUT_LOW)
 		t = H1_T_SEND;
+	else if (h->held)
+		t = H1_T_HEAD;	/* the rest of a batch: like a head */
 	else if (h->full || h->stalled)
 		t = H1_T_NONE;
 	else if (h->cur != NULL && !(h->cur->flags & R_F_HEAD_DONE))
@@ -726,11 +776,40 @@ h1_ban(struct h1_conn *h)
 	return -1;
 }
 
+/* 1 when a request judged is not dispatched yet. */
+static int
+h1_undispatched(const struct h1_conn *h)
+{
+	const struct h1_req *r;
+
+	TAILQ_FOREACH(r, &h->reqs, link)
+		if ((r->flags & (R_F_HEAD_DONE | R_F_DISPATCHED)) == R_F_HEAD_DONE)
+			return 1;
+	return 0;
+}
+
+/*
+ * h1_batch_end() lets the requests of the batch be dispatched; with many
+ * queued, reading stops until answers went out.
+ */
+static void
+h1_batch_end(struct h1_conn *h)
+{
+	h->held = 0;
+	h->batch_bytes = 0;
+	h->batch_reqs = 0;
+	if (h->nreqs >= H1_MAX_PIPELINE) {
+		h->full = 1;
+		bufferevent_disable(h->conn->bev, EV_READ);
+	}
+}
+
 /* h1_parse() parses what was read.  Returns 0 or -1 (close now). */
 static int
 h1_parse(struct h1_conn *h)
 {
 	struct evbuffer	*in = bufferevent_get_input(h->conn->bev);
+	size_t		 have = evbuffer_get_length(in);
 	struct h1_req	*r;
 	enum http_errno	 err;
 	int		 got = 0;
@@ -758,6 +837,7 @@ h1_parse(struct h1_conn *h)
 		n = http_parser_execute(&h->parser, &h1_parser_settings,
 		    v.iov_base, v.iov_len);
 		evbuffer_drain(in, n);
+		h->batch_bytes += n;
 		got = 1;
 		err = HTTP_PARSER_ERRNO(&h->parser);
 		if (h->ban_rule != NULL || h->flood != NULL)
@@ -791,16 +871,19 @@ h1_parse(struct h1_conn *h)
 		 */
 	}
 	/*
-	 * Everything read was parsed (bans included) before this point; with
-	 * many requests queued, stop reading more until answers went out.
+	 * Everything read was parsed (bans included) before this point.  The
+	 * read is the batch (conn.h): while the client has sent more, read
+	 * and judge it before any request of it is dispatched.
 	 */
-	if (h->nreqs >= H1_MAX_PIPELINE)
-		h->full = 1;
-	if (h->stalled || h->full)
+	h->held = !h->stalled && !h->closing &&
+	    h->batch_bytes < CONN_BATCH_BYTES &&
+	    h->batch_reqs < CONN_BATCH_FRAMES && h1_undispatched(h) &&
+	    ((h->cur != NULL && !(h->cur->flags & R_F_HEAD_DONE)) ||
+	    conn_more_input(h->conn, have));
+	if (!h->held)
+		h1_batch_end(h);
+	if (h->stalled)
 		bufferevent_disable(h->conn->bev, EV_READ);
-	TAILQ_FOREACH(r, &h->reqs, link)
-		if ((r->flags & (R_F_HEAD_DONE | R_F_DISPATCHED)) == R_F_HEAD_DONE)
-			h1_dispatch(r);
 	h1_update_timer(h, got);
 	return h1_pump(h);
 }
@@ -867,6 +950,18 @@ h1_on_timeout(struct h1_conn *h)
 		h->flood = "send_timeout";
 		return h1_ban(h);
 	case H1_T_HEAD:
+		/*
+		 * A batch held this long for input that never came to us (a
+		 * TLS record with no data, a KeyUpdate, is read without a call
+		 * back) is dispatched; a head cut short is a slowloris.
+		 */
+		if (h->held && (h->cur == NULL || (h->cur->flags & R_F_HEAD_DONE))) {
+			h1_batch_end(h);
+			if (h1_pump(h) < 0)
+				return -1;
+			h1_update_timer(h, 0);
+			return 0;
+		}
 		h->flood = "header_timeout";	/* slowloris */
 		return h1_ban(h);
 	default:
@@ -904,5 +999,6 @@ h1_on_eof(struct h1_conn *h)
 	h->eof = 1;
 	if (h->cur != NULL || TAILQ_EMPTY(&h->reqs))
 		return -1;
+	h1_batch_end(h);	/* nothing more comes: the batch is whole */
 	return h1_pump(h);
 }
