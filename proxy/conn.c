@@ -292,9 +292,12 @@ conn_proxy_cb(evutil_socket_t fd, short what, void *arg)
 	}
 	conn_log(c, LOG_DEBUG, "PROXY v%d header: client %s", res.version,
 	    c->peer_str);
-	/* LOCAL: the balancer's own health check, no client to judge. */
-	if (!res.local &&
-	    guard_accept(c->fd, (const struct sockaddr *)&c->peer)) {
+	/*
+	 * v2 LOCAL, v1 UNKNOWN: no address carried (a balancer's health
+	 * check, or anyone who can reach the listener), so the TCP source is
+	 * the client, judged like any other.
+	 */
+	if (guard_accept(c->fd, (const struct sockaddr *)&c->peer)) {
 		c->fd = -1;	/* closed, and counted as a drop */
 		c->flags |= CONN_F_DROPPED;
 		goto out_close;

@@ -354,8 +354,8 @@ g = start("listen 127.0.0.1:%d proxy_protocol\naccess_log %s\nrule trap path pre
           % (pport, alog + ".pp"))
 
 
-def proxied(header, req=b"GET /headers HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"):
-    s = socket.create_connection(("127.0.0.1", pport), timeout=5)
+def proxied(header, req=b"GET /headers HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", src="127.0.0.1"):
+    s = socket.create_connection(("127.0.0.1", pport), timeout=5, source_address=(src, 0))
     s.sendall(header + req)
     d = b""
     try:
@@ -419,7 +419,15 @@ try:
 except OSError:
     pass
 check(d.startswith(b"HTTP/1.1 200"), "a connection waiting for its PROXY header is judged by the client it names")
+# A header that carries no address (v2 LOCAL, v1 UNKNOWN) leaves the TCP
+# source as the client: judged by the ban table and client_conn_rate.
+LOCAL = b"\r\n\r\n\x00\r\nQUIT\n" + bytes([0x20, 0x00]) + struct.pack("!H", 0)
+check(proxied(LOCAL) == b"", "PROXY v2 LOCAL from the banned 127.0.0.1: dropped")
+check(proxied(b"PROXY UNKNOWN\r\n") == b"", "PROXY v1 UNKNOWN from the banned 127.0.0.1: dropped")
 check(admin(g, "DELETE", "/bans?address=127.0.0.1")[0] == 200, "the balancer's ban lifted")
+got = [proxied(LOCAL if i % 2 else b"PROXY UNKNOWN\r\n", src="127.0.0.5")[:12] for i in range(5)]
+check(got[:3] == [b"HTTP/1.1 200"] * 3 and got[3:] == [b"", b""],
+      "LOCAL and UNKNOWN connections count against client_conn_rate 3/10s of their TCP source: %s" % got)
 g.stop()
 
 # forwarded_headers: strip (default) drops what the client says, trust keeps it.
