@@ -66,6 +66,8 @@ conn_timer_cb(evutil_socket_t fd, short what, void *arg)
 	struct conn	*c = arg;
 	int		 rc = -1;
 
+	if (c->flags & CONN_F_CLOSE)
+		return;		/* conn_defer_cb() closes it */
 	switch (c->state) {
 	case CONN_PROXY:
 		conn_log(c, LOG_DEBUG, "no PROXY header in time");
@@ -111,6 +113,18 @@ void
 conn_schedule(struct conn *c)
 {
 	event_active(&c->defer, EV_TIMEOUT, 0);
+}
+
+void
+conn_close_later(struct conn *c)
+{
+	c->flags |= CONN_F_CLOSE;
+	if (c->bev != NULL)
+		bufferevent_disable(c->bev, EV_READ | EV_WRITE);
+	else if (c->state == CONN_PROXY)
+		event_del(&c->pp_ev);
+	event_del(&c->timer);
+	conn_schedule(c);
 }
 
 /*
@@ -391,6 +405,8 @@ conn_shutdown(struct conn *c)
 {
 	int rc = -1;
 
+	if (c->flags & CONN_F_CLOSE)
+		return;		/* being closed already */
 	if (c->state == CONN_H2)
 		rc = h2s_shutdown(c->h2);
 	else if (c->state == CONN_H1)
@@ -423,6 +439,8 @@ conn_read_cb(struct bufferevent *bev, void *arg)
 	int		 rc = 0;
 	size_t		 n;
 
+	if (c->flags & CONN_F_CLOSE)
+		return;
 	switch (c->state) {
 	case CONN_PROXY:
 	case CONN_HANDSHAKE:
@@ -453,6 +471,8 @@ conn_write_cb(struct bufferevent *bev, void *arg)
 	struct conn	*c = arg;
 	int		 rc = 0;
 
+	if (c->flags & CONN_F_CLOSE)
+		return;
 	if (c->state == CONN_H2)
 		rc = h2s_on_write(c->h2);
 	else if (c->state == CONN_H1)
@@ -467,6 +487,8 @@ conn_event_cb(struct bufferevent *bev, short what, void *arg)
 	struct conn	*c = arg;
 	unsigned long	 e;
 
+	if (c->flags & CONN_F_CLOSE)
+		return;
 	if (what & BEV_EVENT_CONNECTED) {
 		SSL *ssl = bufferevent_openssl_get_ssl(bev);
 

@@ -83,6 +83,14 @@ void conn_shutdown(struct conn *c);
  */
 void conn_close(struct conn *c);
 
+/*
+ * conn_close_later() is conn_close() for a connection other than the one
+ * whose callback runs (a ban sweeping an address's connections): it stops
+ * c's input and output at once and closes it from c's own deferred
+ * callback, so that nothing up the stack is freed under it.
+ */
+void conn_close_later(struct conn *c);
+
 /* conn_format_peer() fills peer_str and addr_str from peer. */
 void conn_format_peer(struct conn *c);
 

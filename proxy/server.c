@@ -569,8 +569,11 @@ worker_conn_closed(void)
 }
 
 /*
- * worker_sweep() tears down w's connections from addresses now banned:
- * another worker (or the admin API) banned them.
+ * worker_sweep() tears down w's connections from addresses now banned (by a
+ * request of this worker, another worker or the admin API).  Each is only
+ * marked, and closed from its own deferred callback (conn_close_later()):
+ * the sweep may run inside another connection's callback, or inside a walk
+ * of w->conns (worker_stop()).
  */
 static void
 worker_sweep(struct worker *w, const struct conn *except)
@@ -582,7 +585,7 @@ worker_sweep(struct worker *w, const struct conn *except)
 	for (c = TAILQ_FIRST(&w->conns); c != NULL; c = next) {
 		next = TAILQ_NEXT(c, link);
 		/* Behind a PROXY header the client is not known yet. */
-		if (c == except || (c->flags & CONN_F_BANNED) ||
+		if (c == except || (c->flags & (CONN_F_BANNED | CONN_F_CLOSE)) ||
 		    c->state == CONN_PROXY)
 			continue;
 		pthread_mutex_lock(&srv.lock);
@@ -593,7 +596,7 @@ worker_sweep(struct worker *w, const struct conn *except)
 			continue;
 		c->flags |= CONN_F_BANNED;
 		conn_log(c, LOG_INFO, "torn down: its address was banned");
-		conn_close(c);
+		conn_close_later(c);
 	}
 }
 
