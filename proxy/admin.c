@@ -2,8 +2,9 @@
  * admin.c - the admin listener: metrics and the ban table over plain HTTP,
  * served by libevent's evhttp on the main thread.
  *
- * Requests and bodies are small (8 KiB of head, 1 KiB of body at most) and
- * slow clients are dropped after ADMIN_TIMEOUT.  Answers are JSON, except
+ * Requests are small (8 KiB of head, 1 KiB of body at most: writes take
+ * none) and slow clients are dropped after ADMIN_TIMEOUT.  What a web page
+ * in the operator's browser could send is refused (admin_refused()).  Answers are JSON, except
  * the metrics; every body ends with a newline.  Addresses are taken as
  * "ADDR[/N]": IPv4 or IPv6, the whole address without /N, host bits
  * cleared, an IPv4-mapped IPv6 address taken as the IPv4 one.
@@ -35,12 +36,11 @@
 
 #define ADMIN_BACKLOG		16
 #define ADMIN_MAX_HEADERS	(8 * 1024)	/* request line and headers */
-#define ADMIN_MAX_BODY		1024		/* a form body */
+#define ADMIN_MAX_BODY		1024		/* refused, but read */
 #define ADMIN_TIMEOUT		10		/* seconds, per read or write */
 
 #define CT_METRICS	"text/plain; version=0.0.4; charset=utf-8"
 #define CT_JSON		"application/json"
-#define CT_FORM		"application/x-www-form-urlencoded"
 
 /* No HEAD: evhttp 2.1 sends the body of a HEAD response. */
 #define ALLOW_METRICS	"GET"
@@ -53,6 +53,7 @@ struct admin {
 	struct evhttp		*http;	/* owned; owns the listening socket */
 	const struct admin_ops	*ops;	/* borrowed */
 	char			 name[128];	/* admin_listen, for logs */
+	unsigned		 port;	/* of the listener, for Host */
 };
 
 /* Opens a nonblocking listening socket on sa; the fd, or -1 after logging. */
@@ -303,53 +304,21 @@ admin_parse_prefix(const char *s, struct sockaddr_storage *ss, unsigned *plen)
 	return NULL;
 }
 
-/*
- * The parameters of a ban request: from the query string, else from an
- * application/x-www-form-urlencoded body.
- */
+/* The parameters of a ban request: the query string's. */
 struct admin_params {
 	struct evkeyvalq query;		/* owned */
-	struct evkeyvalq form;		/* owned */
 };
 
-/* Fills p from req; 0, or -1 after replying (400, 415 or 500). */
+/* Fills p from req; 0, or -1 after replying 400. */
 static int
 admin_params_get(struct evhttp_request *req, struct admin_params *p)
 {
 	const char	*q = evhttp_uri_get_query(evhttp_request_get_evhttp_uri(
 	    req));
-	struct evbuffer	*in = evhttp_request_get_input_buffer(req);
-	const char	*ct;
-	char		 body[ADMIN_MAX_BODY + 1];
-	size_t		 len = evbuffer_get_length(in);
 
 	TAILQ_INIT(&p->query);
-	TAILQ_INIT(&p->form);
 	if (q != NULL && evhttp_parse_query_str(q, &p->query) != 0) {
 		admin_error(req, HTTP_BADREQUEST, "bad query string");
-		return -1;
-	}
-	if (len == 0)
-		return 0;
-	ct = evhttp_find_header(evhttp_request_get_input_headers(req),
-	    "Content-Type");
-	if (ct != NULL && (strncasecmp(ct, CT_FORM, strlen(CT_FORM)) != 0 ||
-	    (ct[strlen(CT_FORM)] != '\0' && ct[strlen(CT_FORM)] != ';' &&
-	    ct[strlen(CT_FORM)] != ' '))) {
-		evhttp_clear_headers(&p->query);
-		admin_error(req, 415, "a body must be " CT_FORM);
-		return -1;
-	}
-	/* evhttp refused longer bodies (413); a NUL would end it early. */
-	if (len > ADMIN_MAX_BODY)
-		len = ADMIN_MAX_BODY;
-	evbuffer_copyout(in, body, len);
-	body[len] = '\0';
-	while (len > 0 && (body[len - 1] == '\n' || body[len - 1] == '\r'))
-		body[--len] = '\0';
-	if (evhttp_parse_query_str(body, &p->form) != 0) {
-		evhttp_clear_headers(&p->query);
-		admin_error(req, HTTP_BADREQUEST, "bad form body");
 		return -1;
 	}
 	return 0;
@@ -358,18 +327,13 @@ admin_params_get(struct evhttp_request *req, struct admin_params *p)
 static const char *
 admin_param(struct admin_params *p, const char *key)
 {
-	const char	*v;
-
-	if ((v = evhttp_find_header(&p->query, key)) != NULL)
-		return v;
-	return evhttp_find_header(&p->form, key);
+	return evhttp_find_header(&p->query, key);
 }
 
 static void
 admin_params_free(struct admin_params *p)
 {
 	evhttp_clear_headers(&p->query);
-	evhttp_clear_headers(&p->form);
 }
 
 static void
@@ -524,6 +488,128 @@ out:
 	admin_params_free(&p);
 }
 
+/*
+ * admin_host_ok() tells whether a Host field names this listener by
+ * address: an IP literal or localhost, with its port (none: 80).  A name
+ * is what DNS rebinding uses to make a page of another site same-origin
+ * with us, so none is taken.
+ */
+static int
+admin_host_ok(const struct admin *a, const char *host)
+{
+	char		 h[INET6_ADDRSTRLEN + 2], addr[16];
+	const char	*port = NULL, *end;
+	size_t		 len;
+
+	if (host[0] == '[') {
+		if ((end = strchr(host, ']')) == NULL)
+			return 0;
+		len = (size_t)(end - host - 1);
+		if (len >= sizeof(h))
+			return 0;
+		memcpy(h, host + 1, len);
+		h[len] = '\0';
+		if (inet_pton(AF_INET6, h, addr) != 1)
+			return 0;
+		if (end[1] == ':')
+			port = end + 2;
+		else if (end[1] != '\0')
+			return 0;
+	} else {
+		end = strchr(host, ':');
+		len = end ? (size_t)(end - host) : strlen(host);
+		if (len >= sizeof(h))
+			return 0;
+		memcpy(h, host, len);
+		h[len] = '\0';
+		if (inet_pton(AF_INET, h, addr) != 1 &&
+		    strcasecmp(h, "localhost") != 0)
+			return 0;
+		port = end ? end + 1 : NULL;
+	}
+	if (port == NULL)
+		return a->port == 80;
+	return strspn(port, "0123456789") == strlen(port) && port[0] != '\0' &&
+	    strlen(port) <= 5 && (unsigned)atoi(port) == a->port;
+}
+
+/* Compares two strings in time that depends on their lengths only. */
+static int
+admin_token_eq(const char *a, const char *b)
+{
+	size_t		 la = strlen(a), lb = strlen(b), i;
+	unsigned char	 d = la != lb;
+
+	for (i = 0; i < la; i++)
+		d |= (unsigned char)(a[i] ^ b[i % (lb ? lb : 1)]);
+	return d == 0;
+}
+
+/*
+ * admin_refused() answers a request that must not reach the API, and
+ * returns 1 (0: go on):
+ *  - a Host that is not this listener's address (DNS rebinding): 403;
+ *  - with admin_token, no "Authorization: Bearer TOKEN" with it: 401;
+ *  - a write (any method but GET) that a page of another site could have
+ *    made the browser send: an Origin other than this listener, a
+ *    Sec-Fetch-Site other than same-origin or none (403), a body or the
+ *    content type of an HTML form or a simple fetch (415).  Writes take
+ *    their parameters in the query string, nowhere else.
+ */
+static int
+admin_refused(const struct admin *a, struct evhttp_request *req)
+{
+	static const char *const simple[] = {
+		"application/x-www-form-urlencoded", "multipart/form-data",
+		"text/plain",
+	};
+	struct evkeyvalq	*in = evhttp_request_get_input_headers(req);
+	const char		*host = evhttp_find_header(in, "Host");
+	const char		*v, *token = a->ops->token();
+	size_t			 i;
+
+	if (host != NULL && !admin_host_ok(a, host)) {
+		admin_error(req, 403, "Host must be this listener's address "
+		    "(an IP address or localhost, and its port)");
+		return 1;
+	}
+	if (token != NULL && ((v = evhttp_find_header(in, "Authorization")) ==
+	    NULL || strncasecmp(v, "Bearer ", 7) != 0 ||
+	    !admin_token_eq(v + 7 + strspn(v + 7, " "), token))) {
+		evhttp_add_header(evhttp_request_get_output_headers(req),
+		    "WWW-Authenticate", "Bearer");
+		admin_error(req, 401, "a valid Authorization: Bearer token is "
+		    "required (admin_token)");
+		return 1;
+	}
+	if (evhttp_request_get_command(req) == EVHTTP_REQ_GET)
+		return 0;
+	if ((v = evhttp_find_header(in, "Origin")) != NULL &&
+	    (host == NULL || strncasecmp(v, "http://", 7) != 0 ||
+	    strcasecmp(v + 7, host) != 0)) {
+		admin_error(req, 403, "a write from another origin (%s)", v);
+		return 1;
+	}
+	if ((v = evhttp_find_header(in, "Sec-Fetch-Site")) != NULL &&
+	    strcasecmp(v, "same-origin") != 0 && strcasecmp(v, "none") != 0) {
+		admin_error(req, 403, "a write from a %s page", v);
+		return 1;
+	}
+	if (evbuffer_get_length(evhttp_request_get_input_buffer(req)) > 0) {
+		admin_error(req, 415, "parameters go in the query string: "
+		    "no body");
+		return 1;
+	}
+	if ((v = evhttp_find_header(in, "Content-Type")) != NULL)
+		for (i = 0; i < sizeof(simple) / sizeof(simple[0]); i++)
+			if (strncasecmp(v, simple[i], strlen(simple[i])) == 0) {
+				admin_error(req, 415, "a write with the content "
+				    "type of a form (%s)", simple[i]);
+				return 1;
+			}
+	return 0;
+}
+
 static void
 admin_handle(struct evhttp_request *req, void *arg)
 {
@@ -532,6 +618,8 @@ admin_handle(struct evhttp_request *req, void *arg)
 	const char		*path = uri ? evhttp_uri_get_path(uri) : NULL;
 	enum evhttp_cmd_type	 m = evhttp_request_get_command(req);
 
+	if (admin_refused(a, req))
+		return;
 	if (path == NULL)
 		admin_error(req, HTTP_NOTFOUND, "not found");
 	else if (strcmp(path, "/metrics") == 0) {
@@ -566,6 +654,9 @@ admin_new(struct event_base *base, const struct sockaddr *sa,
 	}
 	snprintf(a->name, sizeof(a->name), "%s", name);
 	a->ops = ops;
+	a->port = ntohs(sa->sa_family == AF_INET6 ?
+	    ((const struct sockaddr_in6 *)sa)->sin6_port :
+	    ((const struct sockaddr_in *)sa)->sin_port);
 	if ((a->http = evhttp_new(base)) == NULL) {
 		log_err("admin_listen %s: out of memory", name);
 		goto out_free;

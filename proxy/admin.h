@@ -9,9 +9,12 @@
  *
  * Answers are JSON ({"error":"..."} with 400 for bad parameters), the
  * metrics excepted; other paths get 404, other methods 405 with Allow.
- * Parameters may also come in an application/x-www-form-urlencoded body
- * (the query string wins).  A is IPv4 or IPv6, the whole address without
- * /N; T a duration ("500ms", "10s", "5m"...), required, above 0.
+ * Parameters come in the query string; a write with a body, with a form's
+ * content type or from a page of another origin is refused, and so is a
+ * Host that is not the listener's address, and, with admin_token, a
+ * request without the token (see admin.c).  A is IPv4 or IPv6, the whole
+ * address without /N; T a duration ("500ms", "10s", "5m"...), required,
+ * above 0.
  *
  * admin.c only speaks HTTP; what the requests do is in admin_ops, which
  * server.c implements (so that a ban reaches every worker).
@@ -44,6 +47,8 @@ struct admin_ops {
 	int (*ban_add)(const struct sockaddr *sa, unsigned plen, uint64_t ttl_ms);
 	/* Lifts that ban.  Returns 1 when there was one, else 0. */
 	int (*ban_remove)(const struct sockaddr *sa, unsigned plen);
+	/* The bearer token every request must carry, or NULL: none. */
+	const char *(*token)(void);
 };
 
 /*

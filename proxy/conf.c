@@ -168,6 +168,7 @@ static const struct conf_key conf_keys[] = {
 	KEY_PATH(access_log, "off"),
 	{ "admin_listen", CONF_T_ADDR, OFF(admin_addr), 0, "off", NULL, NULL,
 	    NULL },
+	KEY_PATH(admin_token, "off"),
 	KEY_PATH(ban_state_file, "off"),
 	KEY_PATH(ban_share, "off"),
 	KEY_PATH(ban_share_prefix, "h2guard:"),
@@ -794,6 +795,7 @@ conf_line(struct conf_parser *p, const char *s, size_t n, char *buf)
 
 /* The checks that need the whole file. */
 static void conf_check_ban_share(struct conf_parser *);
+static void conf_read_admin_token(struct conf_parser *);
 
 static void
 conf_check(struct conf_parser *p)
@@ -815,6 +817,57 @@ conf_check(struct conf_parser *p)
 	if (STAILQ_EMPTY(&conf->upstreams))
 		conf_error(p, p->line, "no \"upstream\" line");
 	conf_check_ban_share(p);
+	conf_read_admin_token(p);
+}
+
+/*
+ * "admin_token FILE": the file holds the bearer token the admin listener
+ * wants on every request, on one line (token68: letters, digits and
+ * -._~+/=, 16 to 512 bytes).  It is read at every load, so that a reload
+ * takes a new one.
+ */
+static void
+conf_read_admin_token(struct conf_parser *p)
+{
+	struct conf	*conf = p->conf;
+	char		 buf[600];
+	ssize_t		 n;
+	size_t		 len;
+	int		 fd, err;
+
+	if (strcmp(conf->admin_token, "off") == 0)
+		return;
+	if (conf->admin_addrlen == 0) {
+		conf_error(p, conf->admin_token_line,
+		    "admin_token needs admin_listen");
+		return;
+	}
+	if ((fd = open(conf->admin_token, O_RDONLY | O_CLOEXEC)) < 0) {
+		conf_error(p, conf->admin_token_line, "admin_token %s: %s",
+		    conf->admin_token, strerror(errno));
+		return;
+	}
+	n = read(fd, buf, sizeof(buf) - 1);
+	err = errno;
+	close(fd);
+	if (n < 0) {
+		conf_error(p, conf->admin_token_line, "admin_token %s: %s",
+		    conf->admin_token, strerror(err));
+		return;
+	}
+	buf[n] = '\0';
+	len = (size_t)n;
+	while (len > 0 && (buf[len - 1] == '\n' || buf[len - 1] == '\r'))
+		buf[--len] = '\0';
+	if (len < 16 || len > 512 || strspn(buf, "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+	    "abcdefghijklmnopqrstuvwxyz0123456789-._~+/=") != len) {
+		conf_error(p, conf->admin_token_line, "admin_token %s: expected "
+		    "one line of 16 to 512 letters, digits or -._~+/= "
+		    "(openssl rand -hex 32 > FILE)", conf->admin_token);
+		return;
+	}
+	if ((conf->admin_token_value = strdup(buf)) == NULL)
+		p->oom = 1;
 }
 
 /*
@@ -1015,6 +1068,8 @@ conf_free(struct conf *conf)
 	free(conf->ban_share);
 	free(conf->ban_share_prefix);
 	free(conf->ban_share_password);
+	free(conf->admin_token);
+	free(conf->admin_token_value);
 	rules_free(conf->rules);
 	free(conf->path);
 	free(conf);

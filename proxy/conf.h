@@ -116,6 +116,9 @@ struct conf {
 	struct sockaddr_storage admin_addr;	/* admin listener */
 	socklen_t admin_addrlen;	/* 0: no admin listener */
 	char	 admin_listen[64];	/* as written, "" when off */
+	char	*admin_token;		/* owned; "off" or the file's path */
+	int	 admin_token_line;
+	char	*admin_token_value;	/* owned: the token read; NULL: off */
 	char	*ban_state_file;	/* owned; "off" or a path */
 	int	 ban_state_file_line;
 	uint32_t ban_state_interval;	/* ms between saves of the ban table */

@@ -36,7 +36,7 @@ usage(FILE *f)
 	    "the TCP handshake (kernel_drop, as root).  Bans and floods are\n"
 	    "logged as JSON lines (ban_log), requests too (access_log).  With\n"
 	    "admin_listen, /metrics (Prometheus) and /bans (list, add, remove\n"
-	    "bans) are served there.\n"
+	    "bans) are served there (with admin_token, to bearers of it only).\n"
 	    "It runs in the foreground, with \"workers\" threads, and logs to\n"
 	    "standard error.\n"
 	    "\n"

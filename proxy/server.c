@@ -1111,11 +1111,19 @@ server_admin_ban_remove(const struct sockaddr *sa, unsigned plen)
 	return rc;
 }
 
+/* The main thread's: srv.gen changes on it only. */
+static const char *
+server_admin_token(void)
+{
+	return srv.gen->conf->admin_token_value;
+}
+
 static const struct admin_ops server_admin_ops = {
 	.metrics = server_admin_metrics,
 	.ban_list = server_admin_ban_list,
 	.ban_add = server_admin_ban_add,
 	.ban_remove = server_admin_ban_remove,
+	.token = server_admin_token,
 };
 
 /* server_admin_open() starts the admin listener of conf.  NULL: off or error. */

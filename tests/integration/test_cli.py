@@ -65,6 +65,11 @@ with open(example) as f:
             line = "tls_certificate_key %s\n" % key
         elif line.startswith("tls_certificate "):
             line = "tls_certificate %s\n" % cert
+        elif line.startswith("admin_token "):
+            token = os.path.join(tmpdir(), "admin.token")
+            with open(token, "w") as f:
+                f.write("0123456789abcdef0123456789abcdef\n")
+            line = "admin_token %s\n" % token
         lines.append(line)
 uncommented = os.path.join(tmpdir(), "example.conf")
 with open(uncommented, "w") as f:

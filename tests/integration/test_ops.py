@@ -134,7 +134,9 @@ n, how = live.recv_raw()
 check(n == 0 and how in ("reset", "eof"), "its live connection is torn down at once, writing nothing (%d bytes, %s)" % (n, how))
 check(closed_at_accept("127.0.0.61", g.port), "its new connections are closed at accept")
 code, body = admin(g, "POST", "/bans", "address=127.0.1.0/24&ttl=30s")
-check(code == 200, "POST /bans takes a prefix in a form body")
+check(code == 415, "POST /bans refuses a form body (what a cross-site HTML form sends): %d" % code)
+code, body = admin(g, "POST", "/bans?address=127.0.1.0/24&ttl=30s")
+check(code == 200, "POST /bans takes a prefix")
 check(closed_at_accept("127.0.1.77", g.port), "an address in the banned /24 is dropped")
 code, body = admin(g, "GET", "/bans")
 bl = {b["address"]: b["ttl_ms"] for b in json.loads(body)["bans"]}
@@ -148,8 +150,59 @@ code, _ = admin(g, "DELETE", "/bans?address=127.0.0.61")
 check(code == 404, "DELETE of an address not banned is 404")
 code, _ = admin(g, "POST", "/bans?address=300.1.1.1&ttl=1m")
 check(code == 400, "a bad address is 400")
+# What a page in the operator's browser could send (the admin listener
+# reached through an ssh tunnel, say): refused, nothing banned.
+def banned_list():
+    return sorted(b["address"] for b in json.loads(admin(g, "GET", "/bans")[1])["bans"])
+
+
+before = banned_list()
+au = "http://127.0.0.1:%d/bans?address=0.0.0.0/1&ttl=30d" % g.admin_port
+for what, args, want in (
+        ("a cross-site form post", ["-H", "Origin: http://evil.example", "-d", ""], "403"),
+        ("a no-cors fetch from another site", ["-H", "Origin: http://evil.example",
+                                               "-H", "Sec-Fetch-Site: cross-site"], "403"),
+        ("a form post with no Origin", ["-H", "Content-Type: application/x-www-form-urlencoded", "-d", ""], "415"),
+        ("DNS rebinding (Host: a name)", ["-H", "Host: evil.example:%d" % g.admin_port], "403")):
+    r = curl(["-s", "-o", "/dev/null", "-w", "%{http_code}", "-X", "POST"] + args + [au], check_rc=False)
+    check(r.out == want, "%s: %s" % (what, r.out))
+r = curl(["-s", "-o", "/dev/null", "-w", "%{http_code}", "-H", "Host: evil.example",
+          "http://127.0.0.1:%d/metrics" % g.admin_port], check_rc=False)
+check(r.out == "403", "GET /metrics with Host: a name (DNS rebinding): %s" % r.out)
+check(banned_list() == before, "none of them banned anything: %s" % banned_list())
 g.stop()
 check("stopped:" in g.log(), "the stop line is written")
+
+# admin_token: every request carries it; a reload takes a new one.
+tok = os.path.join(T, "admin.token")
+with open(tok, "w") as f:
+    f.write("a" * 32 + "\n")
+g = start("admin_token %s\n" % tok)
+
+
+def with_token(t, path="/metrics", method="GET"):
+    args = ["-s", "-o", "/dev/null", "-w", "%{http_code}", "-X", method]
+    if t:
+        args += ["-H", "Authorization: Bearer " + t]
+    return curl(args + ["http://127.0.0.1:%d%s" % (g.admin_port, path)], check_rc=False).out
+
+
+check(with_token(None) == "401", "admin_token: no token, 401")
+check(with_token("b" * 32) == "401", "admin_token: a wrong token, 401")
+check(with_token("a" * 32) == "200", "admin_token: the token, 200")
+check(with_token("a" * 32, "/bans?address=192.0.2.1&ttl=1m", "POST") == "200", "admin_token: a write with it")
+with open(tok, "w") as f:
+    f.write("c" * 40 + "\n")
+g.proc.send_signal(signal.SIGHUP)
+check(wait_for(lambda: "configuration generation 2 in force" in g.log(), 5), "reload")
+check(with_token("a" * 32) == "401" and with_token("c" * 40) == "200", "a reload takes the new token")
+with open(tok, "w") as f:
+    f.write("short\n")
+g.proc.send_signal(signal.SIGHUP)
+check(wait_for(lambda: re.search(r"h2guard-\d+\.conf:\d+: admin_token .*: expected one line", g.log()), 5),
+      "a bad token file: the reload fails with FILE:LINE")
+check(with_token("c" * 40) == "200", "and the token in force stays")
+g.stop()
 
 # ---- reload on SIGHUP under load -------------------------------------------------
 # The load opens connections fast from one address: no client_conn_rate.

@@ -100,11 +100,20 @@ stub_ban_remove(const struct sockaddr *sa, unsigned plen)
 	return stub.remove_rc;
 }
 
+static const char *stub_token_value;	/* NULL: no admin_token */
+
+static const char *
+stub_token(void)
+{
+	return stub_token_value;
+}
+
 static const struct admin_ops stub_ops = {
 	.metrics = stub_metrics,
 	.ban_list = stub_ban_list,
 	.ban_add = stub_ban_add,
 	.ban_remove = stub_ban_remove,
+	.token = stub_token,
 };
 
 static struct event_base	*base;
@@ -135,6 +144,7 @@ setup(void)
 
 	log_set_level(LOG_ERR);	/* no line per ban */
 	memset(&stub, 0, sizeof(stub));
+	stub_token_value = NULL;
 	stub.nbans = 2;
 	stub.remove_rc = 1;
 	ck_assert_ptr_nonnull(base = event_base_new());
@@ -196,16 +206,18 @@ on_reply(struct evhttp_request *req, void *arg)
 
 /*
  * Sends method uri (with body of content type ctype when body is not
- * NULL) on a new connection and waits for the answer in r.
+ * NULL, and the fields of extra: name, value, ..., NULL; Host is
+ * 127.0.0.1:port unless extra has one) on a new connection and waits for
+ * the answer in r.
  */
 static void
-request(enum evhttp_cmd_type method, const char *uri, const char *ctype,
-    const char *body, struct reply *r)
+request_with(enum evhttp_cmd_type method, const char *uri, const char *ctype,
+    const char *body, const char *const *extra, struct reply *r)
 {
 	struct evhttp_connection	*c;
 	struct evhttp_request		*req;
 	struct evkeyvalq		*h;
-	char				 len[32];
+	char				 len[32], host[32];
 
 	memset(r, 0, sizeof(*r));
 	c = evhttp_connection_base_new(base, NULL, "127.0.0.1", port);
@@ -213,7 +225,12 @@ request(enum evhttp_cmd_type method, const char *uri, const char *ctype,
 	evhttp_connection_set_timeout(c, 3);
 	ck_assert_ptr_nonnull(req = evhttp_request_new(on_reply, r));
 	h = evhttp_request_get_output_headers(req);
-	evhttp_add_header(h, "Host", "127.0.0.1");
+	for (; extra != NULL && extra[0] != NULL; extra += 2)
+		evhttp_add_header(h, extra[0], extra[1]);
+	if (evhttp_find_header(h, "Host") == NULL) {
+		snprintf(host, sizeof(host), "127.0.0.1:%u", port);
+		evhttp_add_header(h, "Host", host);
+	}
 	if (body != NULL) {
 		if (ctype != NULL)
 			evhttp_add_header(h, "Content-Type", ctype);
@@ -226,6 +243,13 @@ request(enum evhttp_cmd_type method, const char *uri, const char *ctype,
 	while (!r->done)
 		ck_assert_int_ge(event_base_loop(base, EVLOOP_ONCE), 0);
 	evhttp_connection_free(c);
+}
+
+static void
+request(enum evhttp_cmd_type method, const char *uri, const char *ctype,
+    const char *body, struct reply *r)
+{
+	request_with(method, uri, ctype, body, NULL, r);
 }
 
 /* Checks r is a JSON error answer with code. */
@@ -343,26 +367,12 @@ START_TEST(test_bans_add)
 		{ "/bans?address=::ffff:192.0.2.9/120&ttl=1s", NULL,
 		  "{\"banned\":\"192.0.2.0/24\",\"ttl_ms\":1000}\n",
 		  "192.0.2.0", 24, 1000 },
-		/* A form body (curl -d). */
-		{ "/bans", "address=203.0.113.5&ttl=90s",
-		  "{\"banned\":\"203.0.113.5/32\",\"ttl_ms\":90000}\n",
-		  "203.0.113.5", 32, 90000 },
-		{ "/bans", "address=2001%3Adb8%3A%3A%2F32&ttl=1m\n",
-		  "{\"banned\":\"2001:db8::/32\",\"ttl_ms\":60000}\n",
-		  "2001:db8::", 32, 60000 },
-		/* The query string wins, per parameter. */
-		{ "/bans?address=192.0.2.1", "address=198.51.100.1&ttl=5m",
-		  "{\"banned\":\"192.0.2.1/32\",\"ttl_ms\":300000}\n",
-		  "192.0.2.1", 32, 300000 },
-		{ "/bans?ttl=1s", "address=198.51.100.1&ttl=5m",
-		  "{\"banned\":\"198.51.100.1/32\",\"ttl_ms\":1000}\n",
-		  "198.51.100.1", 32, 1000 },
 	};
 	struct reply	 r;
 	size_t		 i;
 
 	for (i = 0; i < NELEM(t); i++) {
-		request(EVHTTP_REQ_POST, t[i].uri, CT_FORM, t[i].body, &r);
+		request(EVHTTP_REQ_POST, t[i].uri, NULL, t[i].body, &r);
 		ck_assert_msg(r.code == 200, "%s: %d %s", t[i].uri, r.code,
 		    r.body);
 		ck_assert_str_eq(r.ctype, CT_JSON);
@@ -371,11 +381,6 @@ START_TEST(test_bans_add)
 		assert_stub_prefix(t[i].addr, t[i].plen);
 		ck_assert_uint_eq(stub.ttl_ms, t[i].ttl_ms);
 	}
-	/* A body without a Content-Type is taken as a form too. */
-	request(EVHTTP_REQ_POST, "/bans", NULL, "address=192.0.2.3&ttl=1s",
-	    &r);
-	ck_assert_int_eq(r.code, 200);
-	assert_stub_prefix("192.0.2.3", 32);
 	ck_assert_int_eq(stub.remove_calls, 0);
 }
 END_TEST
@@ -413,8 +418,10 @@ START_TEST(test_bans_add_bad)
 		{ "/bans?address=192.0.2.1", NULL, 400 },	/* no ttl */
 		{ "/bans", NULL, 400 },
 		{ "/bans?address", NULL, 400 },		/* bad query string */
-		{ "/bans", "address=192.0.2.1", 400 },
-		{ "/bans", "garbage", 400 },
+		/* No body: what an HTML form posts (curl -d) is refused. */
+		{ "/bans", "address=192.0.2.1&ttl=1s", 415 },
+		{ "/bans?address=192.0.2.1&ttl=1s", "x", 415 },
+		{ "/bans?address=192.0.2.1&ttl=1s", "", 415 },
 	};
 	struct reply	 r;
 	char		 big[2048];
@@ -424,7 +431,7 @@ START_TEST(test_bans_add_bad)
 		request(EVHTTP_REQ_POST, t[i].uri, CT_FORM, t[i].body, &r);
 		assert_error(&r, t[i].code, t[i].uri);
 	}
-	/* Not a form. */
+	/* A body of any type. */
 	request(EVHTTP_REQ_POST, "/bans", "application/json",
 	    "{\"address\":\"192.0.2.1\",\"ttl\":\"1s\"}", &r);
 	assert_error(&r, 415, "json body");
@@ -447,6 +454,129 @@ START_TEST(test_bans_add_bad)
 	    NULL, &r);
 	assert_error(&r, 500, "ban_add -ENOMEM");
 	ck_assert_int_eq(stub.add_calls, 2);
+}
+END_TEST
+
+/*
+ * What a web page in the operator's browser could make it send: a Host
+ * that is a name (DNS rebinding), a write from another origin, a form.
+ */
+START_TEST(test_refused)
+{
+	char		 ok_host[48], ok6[48], ok_origin[64], other_port[48];
+	struct reply	 r;
+	size_t		 i;
+
+	snprintf(ok_host, sizeof(ok_host), "localhost:%u", port);
+	snprintf(ok6, sizeof(ok6), "[::1]:%u", port);
+	snprintf(other_port, sizeof(other_port), "127.0.0.1:%u", port + 1);
+	{
+		const char *const good[] = { ok_host, ok6 };
+		const char *const bad[] = {
+			"evil.example:80", "evil.example", "127.0.0.1",
+			other_port, "127.0.0.1:", "[::1", "[::1]x", "localhost.",
+			"127.0.0.1:99999999", "1.2.3",
+		};
+
+		for (i = 0; i < 2; i++) {
+			const char *const h[] = { "Host", good[i], NULL };
+
+			request_with(EVHTTP_REQ_GET, "/bans", NULL, NULL, h, &r);
+			ck_assert_msg(r.code == 200, "Host %s: %d", good[i],
+			    r.code);
+		}
+		for (i = 0; i < NELEM(bad); i++) {
+			const char *const h[] = { "Host", bad[i], NULL };
+
+			request_with(EVHTTP_REQ_GET, "/metrics", NULL, NULL, h,
+			    &r);
+			assert_error(&r, 403, bad[i]);
+		}
+	}
+	/* Writes from another origin, or from a browser's cross-site page. */
+	snprintf(ok_origin, sizeof(ok_origin), "http://127.0.0.1:%u", port);
+	{
+		const char *const cross[][4] = {
+			{ "Origin", "http://evil.example", NULL },
+			{ "Origin", "null", NULL },
+			{ "Origin", "https://127.0.0.1", NULL },
+			{ "Sec-Fetch-Site", "cross-site", NULL },
+			{ "Sec-Fetch-Site", "same-site", NULL },
+			{ "Origin", ok_origin, "Sec-Fetch-Site", "cross-site" },
+		};
+
+		for (i = 0; i < NELEM(cross); i++) {
+			const char *h[5] = { cross[i][0], cross[i][1],
+			    cross[i][2], cross[i][3], NULL };
+
+			request_with(EVHTTP_REQ_POST,
+			    "/bans?address=0.0.0.0/1&ttl=30d", NULL, NULL, h, &r);
+			assert_error(&r, 403, cross[i][1]);
+			request_with(EVHTTP_REQ_DELETE, "/bans?address=192.0.2.1",
+			    NULL, NULL, h, &r);
+			assert_error(&r, 403, cross[i][1]);
+		}
+		ck_assert_int_eq(stub.add_calls + stub.remove_calls, 0);
+	}
+	/* A form's content type, even with no body. */
+	request(EVHTTP_REQ_POST, "/bans?address=192.0.2.1&ttl=1s",
+	    "text/plain", "", &r);
+	assert_error(&r, 415, "text/plain");
+	request(EVHTTP_REQ_POST, "/bans?address=192.0.2.1&ttl=1s",
+	    "multipart/form-data; boundary=x", "", &r);
+	assert_error(&r, 415, "multipart");
+	ck_assert_int_eq(stub.add_calls, 0);
+	/* The same origin, or a page typed in: taken. */
+	{
+		const char *const h[] = { "Origin", ok_origin,
+		    "Sec-Fetch-Site", "same-origin", NULL };
+		const char *const n[] = { "Sec-Fetch-Site", "none", NULL };
+
+		request_with(EVHTTP_REQ_POST, "/bans?address=192.0.2.1&ttl=1s",
+		    NULL, NULL, h, &r);
+		ck_assert_int_eq(r.code, 200);
+		request_with(EVHTTP_REQ_POST, "/bans?address=192.0.2.2&ttl=1s",
+		    NULL, NULL, n, &r);
+		ck_assert_int_eq(r.code, 200);
+		ck_assert_int_eq(stub.add_calls, 2);
+	}
+}
+END_TEST
+
+/* admin_token: every request carries "Authorization: Bearer TOKEN". */
+START_TEST(test_token)
+{
+	static const char *const wrong[] = {
+		NULL, "Bearer", "Bearer ", "Bearer 0123456789abcdeX",
+		"Bearer 0123456789abcde", "Bearer 0123456789abcdef0",
+		"Basic 0123456789abcdef", "0123456789abcdef",
+	};
+	struct reply	 r;
+	size_t		 i;
+
+	stub_token_value = "0123456789abcdef";
+	for (i = 0; i < NELEM(wrong); i++) {
+		const char *const h[] = { "Authorization", wrong[i], NULL };
+
+		request_with(EVHTTP_REQ_GET, "/metrics", NULL, NULL,
+		    wrong[i] ? h : NULL, &r);
+		assert_error(&r, 401, wrong[i] ? wrong[i] : "no token");
+		request_with(EVHTTP_REQ_POST, "/bans?address=192.0.2.1&ttl=1s",
+		    NULL, NULL, wrong[i] ? h : NULL, &r);
+		assert_error(&r, 401, wrong[i] ? wrong[i] : "no token");
+	}
+	ck_assert_int_eq(stub.add_calls, 0);
+	{
+		const char *const h[] = { "Authorization",
+		    "bearer 0123456789abcdef", NULL };
+
+		request_with(EVHTTP_REQ_GET, "/bans", NULL, NULL, h, &r);
+		ck_assert_int_eq(r.code, 200);
+		request_with(EVHTTP_REQ_POST, "/bans?address=192.0.2.1&ttl=1s",
+		    NULL, NULL, h, &r);
+		ck_assert_int_eq(r.code, 200);
+		ck_assert_int_eq(stub.add_calls, 1);
+	}
 }
 END_TEST
 
@@ -574,6 +704,8 @@ admin_suite(void)
 	tcase_add_test(tc, test_bans_list);
 	tcase_add_test(tc, test_bans_add);
 	tcase_add_test(tc, test_bans_add_bad);
+	tcase_add_test(tc, test_refused);
+	tcase_add_test(tc, test_token);
 	tcase_add_test(tc, test_error_escaped);
 	tcase_add_test(tc, test_bans_remove);
 	tcase_add_test(tc, test_methods_paths);
