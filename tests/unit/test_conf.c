@@ -113,7 +113,7 @@ check_defaults(const struct conf *conf)
 	ck_assert_int_eq(conf->dry_run, 0);
 	ck_assert_uint_eq(conf->ban_table_size, 100000);
 	ck_assert_uint_eq(conf->ban_prefix_v4, 32);
-	ck_assert_uint_eq(conf->ban_prefix_v6, 128);
+	ck_assert_uint_eq(conf->ban_prefix_v6, 64);
 	ck_assert_str_eq(conf->ban_log, "stderr");
 	ck_assert_int_eq(conf->ban_log_line, 0);
 }
