@@ -75,8 +75,11 @@ clients_get(struct client_table *ct, const struct sockaddr *sa, uint64_t now_ms)
 			e->last_ms = now_ms;
 			return &e->c;
 		}
+		/* Free, else no connection open, else least recently seen. */
 		if (victim == NULL || (victim->key.len != 0 &&
-		    (e->key.len == 0 || e->last_ms < victim->last_ms)))
+		    (e->key.len == 0 || (e->c.open == 0) > (victim->c.open == 0) ||
+		    ((e->c.open == 0) == (victim->c.open == 0) &&
+		    e->last_ms < victim->last_ms))))
 			victim = e;
 	}
 	if (victim->key.len == 0)
@@ -85,6 +88,23 @@ clients_get(struct client_table *ct, const struct sockaddr *sa, uint64_t now_ms)
 	victim->key = k;
 	victim->last_ms = now_ms;
 	return &victim->c;
+}
+
+struct client *
+clients_find(struct client_table *ct, const struct sockaddr *sa)
+{
+	struct addr_key		 k;
+	struct client_ent	*set;
+	size_t			 i;
+
+	if (addr_key_make(sa, ct->prefix_v4, ct->prefix_v6, &k) != 0)
+		return NULL;
+	set = &ct->ent[(addr_key_hash(ct->k, k.addr, k.len) & ct->mask) *
+	    CLIENTS_WAYS];
+	for (i = 0; i < CLIENTS_WAYS; i++)
+		if (addr_key_eq(&set[i].key, &k))
+			return &set[i].c;
+	return NULL;
 }
 
 size_t

@@ -5,9 +5,10 @@
  *
  * Bounded: a set-associative table (CLIENTS_WAYS entries per set); an
  * address not in the table takes a free entry of its set or the one seen
- * least recently.  Lookups hash with addrkey.c's keyed SipHash, so clients
- * cannot aim at one set to evict others.  Evicting an address loses its
- * counts, which only makes its limits start afresh.
+ * least recently, one with no connection open first.  Lookups hash with
+ * addrkey.c's keyed SipHash, so clients cannot aim at one set to evict
+ * others.  Evicting an address loses its counts, which only makes its
+ * limits start afresh.
  */
 #ifndef H2GUARD_CLIENTS_H
 #define H2GUARD_CLIENTS_H
@@ -24,6 +25,7 @@ struct client {
 	struct rate	 conns;		/* new connections */
 	struct rate	 streams;	/* new streams / requests */
 	uint64_t	 quiet_until;	/* ms: no log line about it before */
+	uint32_t	 open;		/* connections open (counted ones) */
 };
 
 /*
@@ -43,6 +45,10 @@ void clients_free(struct client_table *ct);
  */
 struct client *clients_get(struct client_table *ct, const struct sockaddr *sa,
     uint64_t now_ms);
+
+/* clients_find() is sa's entry if the table has one, else NULL. */
+struct client *clients_find(struct client_table *ct,
+    const struct sockaddr *sa);
 
 /* clients_count() is the number of entries in use. */
 size_t clients_count(const struct client_table *ct);

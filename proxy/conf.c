@@ -42,7 +42,7 @@ enum conf_type {
 	CONF_T_SIZE,		/* uint32_t, bytes, k/m/g suffixes */
 	CONF_T_DURATION,	/* uint32_t, milliseconds, ms/s/m/h/d suffixes */
 	CONF_T_CHOICE,		/* int, one of the key's choices[] */
-	CONF_T_WORKERS,		/* uint32_t, a number or "auto" (0) */
+	CONF_T_AUTO,		/* uint32_t, a number or "auto" (0) */
 	CONF_T_ADDR,		/* "off" or ADDR:PORT, own fields */
 	CONF_T_MEMORY,		/* uint64_t, bytes, k/m/g suffixes; "off": 0 */
 };
@@ -163,7 +163,8 @@ static const struct conf_key conf_keys[] = {
 	KEY_OWN("limit", CONF_T_LIMIT),
 	KEY_NUM(flood_ban_ttl, CONF_T_DURATION, "0", "0", "30d"),
 	KEY_NUM(client_table_size, CONF_T_NUMBER, "100000", "1", "10000000"),
-	KEY_NUM(workers, CONF_T_WORKERS, "1", "1", "256"),
+	KEY_NUM(workers, CONF_T_AUTO, "1", "1", "256"),
+	KEY_NUM(max_connections, CONF_T_AUTO, "auto", "1", "100000000"),
 	KEY_DUR(shutdown_timeout, "30s"),
 	KEY_PATH(access_log, "off"),
 	{ "admin_listen", CONF_T_ADDR, OFF(admin_addr), 0, "off", NULL, NULL,
@@ -403,7 +404,7 @@ static const struct {
 	[CONF_T_NUMBER] = { conf_parse_number, "number" },
 	[CONF_T_SIZE] = { conf_parse_size, "size" },
 	[CONF_T_DURATION] = { conf_parse_duration, "duration" },
-	[CONF_T_WORKERS] = { conf_parse_number, "number or \"auto\"" },
+	[CONF_T_AUTO] = { conf_parse_number, "number or \"auto\"" },
 	[CONF_T_ADDR] = { NULL, "ADDR:PORT or \"off\"" },
 	[CONF_T_MEMORY] = { conf_parse_size, "size or \"off\"" },
 };
@@ -469,10 +470,10 @@ conf_store(struct conf *conf, const struct conf_key *key, const char *val)
 		snprintf(conf->admin_listen, sizeof(conf->admin_listen), "%s",
 		    val);
 		return 0;
-	case CONF_T_WORKERS:
+	case CONF_T_AUTO:
 	case CONF_T_MEMORY:
-		/* Their word for 0: "auto" workers, no memory_limit. */
-		if (strcmp(val, key->type == CONF_T_WORKERS ? "auto" :
+		/* Their word for 0: "auto", no memory_limit. */
+		if (strcmp(val, key->type == CONF_T_AUTO ? "auto" :
 		    "off") == 0)
 			v = 0;
 		else if ((rc = conf_store_number(key, val, &v)) != 0)

@@ -110,6 +110,7 @@ struct conf {
 
 	/* operations */
 	uint32_t workers;		/* threads serving clients, 0: auto */
+	uint32_t max_connections;	/* client connections open, 0: auto */
 	uint32_t shutdown_timeout;	/* ms in-flight requests get at stop */
 	char	*access_log;		/* owned; "stderr", "off" or a path */
 	int	 access_log_line;

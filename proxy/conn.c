@@ -273,7 +273,7 @@ conn_proxy_cb(evutil_socket_t fd, short what, void *arg)
 	struct conn		*c = arg;
 	struct pp_result	 res;
 	ssize_t			 n;
-	int			 rc;
+	int			 rc, counted;
 
 	n = recv(fd, c->pp_buf + c->pp_len, PP_MAX_HEADER - c->pp_len, MSG_PEEK);
 	if (n < 0 && (errno == EAGAIN || errno == EINTR))
@@ -311,11 +311,13 @@ conn_proxy_cb(evutil_socket_t fd, short what, void *arg)
 	 * check, or anyone who can reach the listener), so the TCP source is
 	 * the client, judged like any other.
 	 */
-	if (guard_accept(c->fd, (const struct sockaddr *)&c->peer)) {
+	if (guard_accept(c->fd, (const struct sockaddr *)&c->peer, &counted)) {
 		c->fd = -1;	/* closed, and counted as a drop */
 		c->flags |= CONN_F_DROPPED;
 		goto out_close;
 	}
+	if (counted)
+		c->flags |= CONN_F_COUNTED;
 	if (conn_start_io(c) == 0)
 		return;
 out_close:
@@ -324,16 +326,21 @@ out_close:
 
 void
 conn_accept(struct listener *lst, evutil_socket_t fd,
-    const struct sockaddr *sa, int salen)
+    const struct sockaddr *sa, int salen, int counted)
 {
 	struct conn	*c;
 	int		 one = 1;
 
 	if ((c = calloc(1, sizeof(*c))) == NULL) {
 		evutil_closesocket(fd);
+		if (counted)
+			guard_conn_gone(sa);
 		METRIC_INC(wk->m.conns_closed);
 		return;
 	}
+	if (counted)
+		c->flags |= CONN_F_COUNTED;
+	__atomic_add_fetch(&srv.nconns, 1, __ATOMIC_RELAXED);
 	c->id = __atomic_add_fetch(&srv.next_conn_id, 1, __ATOMIC_RELAXED);
 	c->fd = fd;
 	c->wg = wk->wg;
@@ -393,6 +400,9 @@ conn_close(struct conn *c)
 	}
 	TAILQ_REMOVE(&wk->conns, c, link);
 	wk->nconns--;
+	__atomic_sub_fetch(&srv.nconns, 1, __ATOMIC_RELAXED);
+	if (c->flags & CONN_F_COUNTED)
+		guard_conn_gone((const struct sockaddr *)&c->peer);
 	if (!(c->flags & CONN_F_DROPPED))
 		METRIC_INC(wk->m.conns_closed);
 	wgen_unref(c->wg);

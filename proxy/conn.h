@@ -33,6 +33,7 @@ enum conn_state {
 #define CONN_F_TLS	0x02	/* TLS listener */
 #define CONN_F_BANNED	0x04	/* ban decision made: close writing nothing */
 #define CONN_F_DROPPED	0x08	/* counted as an accept-time drop */
+#define CONN_F_COUNTED	0x10	/* in its client's open connections */
 
 struct conn {
 	TAILQ_ENTRY(conn)	 link;		/* in srv.conns */
@@ -64,10 +65,11 @@ struct conn {
 
 /*
  * conn_accept() takes fd accepted on lst and starts serving it (under the
- * calling worker's current configuration).
+ * calling worker's current configuration); counted: guard_accept() counted
+ * it in its client's open connections.
  */
 void conn_accept(struct listener *lst, evutil_socket_t fd,
-    const struct sockaddr *sa, int salen);
+    const struct sockaddr *sa, int salen, int counted);
 
 /*
  * conn_shutdown() starts a graceful close for a stop: GOAWAY on HTTP/2,

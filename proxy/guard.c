@@ -291,31 +291,45 @@ guard_stream(struct conn *c)
 }
 
 /*
- * guard_conn_rate() counts a new connection from sa (the caller holds
- * srv.lock).  Returns 0 when under client_conn_rate, 1 when fd must be
+ * guard_client_admit() counts a new connection from sa (the caller holds
+ * srv.lock) against the per-client connection limits.  Returns 0 when it
+ * may stay (and *counted is 1 when it counts in the client's open
+ * connections: client_max_connections is on), else 1 when fd must be
  * closed at once, 2 for the first drop of a window: that one is logged
- * (and bans the address with flood_ban_ttl).
+ * (and bans the address with flood_ban_ttl); *why is the limit crossed.
  */
 static int
-guard_conn_rate(const struct conf *conf, const struct sockaddr *sa,
-    uint64_t now)
+guard_client_admit(const struct conf *conf, const struct sockaddr *sa,
+    uint64_t now, enum limit_id *why, int *counted)
 {
-	const struct limit	*l = &conf->limits[LIM_CLIENT_CONN_RATE];
+	const struct limit	*rate = &conf->limits[LIM_CLIENT_CONN_RATE];
+	const struct limit	*cap = &conf->limits[LIM_CLIENT_CONNECTIONS];
 	struct client		*cl;
 
-	if (l->count == 0 ||
-	    (cl = clients_get(srv.clients, sa, now)) == NULL ||
-	    !rate_add(&cl->conns, l, now, 1))
+	if ((rate->count == 0 && cap->count == 0) ||
+	    (cl = clients_get(srv.clients, sa, now)) == NULL)
 		return 0;
+	if (rate->count != 0 && rate_add(&cl->conns, rate, now, 1))
+		*why = LIM_CLIENT_CONN_RATE;
+	else if (limit_over(cap, (uint64_t)cl->open + 1))
+		*why = LIM_CLIENT_CONNECTIONS;
+	else {
+		if (cap->count != 0) {
+			cl->open++;
+			*counted = 1;
+		}
+		return 0;
+	}
 	if (now < cl->quiet_until)
 		return 1;
-	cl->quiet_until = now + l->window_ms;
+	cl->quiet_until = now + (rate->window_ms ? rate->window_ms : 10000);
 	return 2;
 }
 
-/* guard_conn_rate_log() logs the first drop of a window, see above. */
+/* guard_client_drop_log() logs the first drop of a window, see above. */
 static void
-guard_conn_rate_log(const struct conf *conf, const struct sockaddr *sa)
+guard_client_drop_log(const struct conf *conf, const struct sockaddr *sa,
+    enum limit_id why)
 {
 	struct conn tmp;	/* for the log line: address, no id */
 
@@ -324,13 +338,25 @@ guard_conn_rate_log(const struct conf *conf, const struct sockaddr *sa)
 	    sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in));
 	tmp.conf = conf;
 	conn_format_peer(&tmp);
-	log_msg(LOG_INFO, "%s: flood limit client_conn_rate crossed, new "
-	    "connections closed at accept", tmp.peer_str);
-	guard_flood_log(&tmp, NULL, limit_name(LIM_CLIENT_CONN_RATE), -1, 0);
+	log_msg(LOG_INFO, "%s: flood limit %s crossed, new connections closed "
+	    "at accept", tmp.peer_str, limit_name(why));
+	guard_flood_log(&tmp, NULL, limit_name(why), -1, 0);
 	if (conf->flood_ban_ttl != 0 &&
 	    server_ban(sa, 0, conf->flood_ban_ttl, NULL) < 0)
 		log_warn("%s: cannot add the address to the ban table",
 		    tmp.peer_str);
+}
+
+void
+guard_conn_gone(const struct sockaddr *sa)
+{
+	struct client *cl;
+
+	pthread_mutex_lock(&srv.lock);
+	/* Evicted meanwhile (a full set of busy clients): counted afresh. */
+	if ((cl = clients_find(srv.clients, sa)) != NULL && cl->open > 0)
+		cl->open--;
+	pthread_mutex_unlock(&srv.lock);
 }
 
 int
@@ -342,25 +368,29 @@ guard_banned(const struct conf *conf, const struct sockaddr *sa, uint64_t now)
 }
 
 int
-guard_accept(evutil_socket_t fd, const struct sockaddr *sa)
+guard_accept(evutil_socket_t fd, const struct sockaddr *sa, int *counted)
 {
 	const struct conf	*conf = wk->wg->conf;
 	uint64_t		 now = guard_now_ms();
+	enum limit_id		 why = LIM_N;
 	int			 banned, limited = 0;
 
+	*counted = 0;
 	pthread_mutex_lock(&srv.lock);
 	banned = guard_banned(conf, sa, now);
 	if (!banned)
-		limited = guard_conn_rate(conf, sa, now);
+		limited = guard_client_admit(conf, sa, now, &why, counted);
 	pthread_mutex_unlock(&srv.lock);
 	if (banned)
 		METRIC_INC(wk->m.accept_banned);
-	else if (limited)
+	else if (limited && why == LIM_CLIENT_CONN_RATE)
 		METRIC_INC(wk->m.accept_limited);
+	else if (limited)
+		METRIC_INC(wk->m.accept_client_conns);
 	else
 		return 0;
 	if (limited == 2)
-		guard_conn_rate_log(conf, sa);
+		guard_client_drop_log(conf, sa, why);
 	if (conf->ban_close == CONF_BAN_RESET)
 		guard_linger_reset(fd);
 	evutil_closesocket(fd);

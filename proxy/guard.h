@@ -73,10 +73,15 @@ int guard_banned(const struct conf *conf, const struct sockaddr *sa,
 
 /*
  * guard_accept() is called right after accept(), before reading a byte or
- * any TLS work.  Returns 1 when fd was closed: its address is banned or
- * crossed client_conn_rate.  Else 0.
+ * any TLS work.  Returns 1 when fd was closed: its address is banned, or
+ * crossed client_conn_rate or client_max_connections.  Else 0, and
+ * *counted says whether the connection counts in its client's open ones:
+ * then guard_conn_gone() must be called with sa when it closes.
  */
-int guard_accept(evutil_socket_t fd, const struct sockaddr *sa);
+int guard_accept(evutil_socket_t fd, const struct sockaddr *sa, int *counted);
+
+/* guard_conn_gone() uncounts a connection guard_accept() counted. */
+void guard_conn_gone(const struct sockaddr *sa);
 
 /* guard_linger_reset() makes close(fd) send a TCP RST (SO_LINGER 0). */
 void guard_linger_reset(evutil_socket_t fd);

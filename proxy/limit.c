@@ -43,6 +43,8 @@ static const struct {
 	[LIM_CLIENT_CONN_RATE] = { "client_conn_rate", LIMIT_RATE, "1000/10s" },
 	[LIM_CLIENT_STREAM_RATE] = { "client_stream_rate", LIMIT_RATE,
 	    "10000/10s" },
+	[LIM_CLIENT_CONNECTIONS] = { "client_max_connections", LIMIT_COUNT,
+	    "1000" },
 };
 
 #define LIMIT_COUNT_MAX	1000000000	/* keeps sums far from overflow */

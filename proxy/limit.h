@@ -35,6 +35,8 @@ enum limit_id {
 	/* per client address (see ban_prefix_v4/v6), rates */
 	LIM_CLIENT_CONN_RATE,	/* new connections */
 	LIM_CLIENT_STREAM_RATE,	/* new streams / requests, all connections */
+	/* per client address, counts */
+	LIM_CLIENT_CONNECTIONS,	/* connections open at once */
 	LIM_N
 };
 

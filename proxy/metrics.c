@@ -234,6 +234,8 @@ metrics_sum(struct metrics *s, const struct metrics *const *w, size_t n)
 		/* The drops and closes before the accepts: open stays >= 0. */
 		s->accept_banned += LOAD(m->accept_banned);
 		s->accept_limited += LOAD(m->accept_limited);
+		s->accept_client_conns += LOAD(m->accept_client_conns);
+		s->accept_max_conns += LOAD(m->accept_max_conns);
 		s->accept_proxy_errors += LOAD(m->accept_proxy_errors);
 		s->accept_pauses += LOAD(m->accept_pauses);
 		s->conns_closed += LOAD(m->conns_closed);
@@ -267,8 +269,7 @@ render_conns(struct render *r, const struct metrics *s)
 	put_u64(r, "connections_accepted_total", s->conns_accepted);
 
 	/* Without a memory barrier the sums may disagree by a few. */
-	gone = s->accept_banned + s->accept_limited + s->accept_proxy_errors +
-	    s->conns_closed;
+	gone = METRICS_ACCEPT_DROPS(s) + s->conns_closed;
 	open = s->conns_accepted > gone ? s->conns_accepted - gone : 0;
 	put_family(r, "connections_open", "gauge",
 	    "Client connections open: accepted, less those dropped at accept "
@@ -281,6 +282,10 @@ render_conns(struct render *r, const struct metrics *s)
 	    s->accept_banned);
 	put_label(r, "accept_drops_total", "reason", "client_conn_rate",
 	    s->accept_limited);
+	put_label(r, "accept_drops_total", "reason", "client_max_connections",
+	    s->accept_client_conns);
+	put_label(r, "accept_drops_total", "reason", "max_connections",
+	    s->accept_max_conns);
 	put_label(r, "accept_drops_total", "reason", "proxy_protocol",
 	    s->accept_proxy_errors);
 

@@ -25,13 +25,12 @@ extern const double metrics_lat_bounds[METRICS_LAT_BUCKETS];
 #define METRICS_STATUS_CLASSES	6
 
 /*
- * Every accepted connection ends counted exactly once: in accept_banned,
- * accept_limited or accept_proxy_errors when it is dropped before it
+ * Every accepted connection ends counted exactly once: in one of the
+ * accept_* drops (METRICS_ACCEPT_DROPS) when it is dropped before it
  * becomes a client connection, else in conns_closed when that connection
  * is freed.  So the connections open are
  *
- *	conns_accepted - accept_banned - accept_limited
- *	    - accept_proxy_errors - conns_closed
+ *	conns_accepted - METRICS_ACCEPT_DROPS - conns_closed
  *
  * (h2guard_connections_open; never below 0 in a rendering, although the
  * counters are read one at a time).
@@ -56,6 +55,8 @@ struct metrics {
 	uint64_t conns_closed;		/* client connections freed */
 	uint64_t accept_banned;		/* closed at accept: banned address */
 	uint64_t accept_limited;	/* closed at accept: client_conn_rate */
+	uint64_t accept_client_conns;	/* ... client_max_connections */
+	uint64_t accept_max_conns;	/* ... max_connections */
 	uint64_t accept_proxy_errors;	/* closed: bad or missing PROXY header */
 	uint64_t accept_pauses;		/* accept() out of descriptors/memory */
 	uint64_t bans;			/* connections torn down by a rule */
@@ -72,6 +73,11 @@ struct metrics {
 	uint64_t lat_bucket[METRICS_LAT_BUCKETS + 1];	/* not cumulative */
 	uint64_t lat_sum_us;		/* sum of request durations */
 };
+
+/* The connections of m closed at accept (struct metrics *m). */
+#define METRICS_ACCEPT_DROPS(m)                                                \
+	((m)->accept_banned + (m)->accept_limited + (m)->accept_client_conns + \
+	(m)->accept_max_conns + (m)->accept_proxy_errors)
 
 /* The calling worker's counters (NULL outside workers). */
 extern __thread struct metrics *metrics_self;

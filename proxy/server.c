@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/resource.h>
 #include <sys/time.h>
 #include <unistd.h>
 
@@ -386,16 +387,16 @@ worker_accept_enable(struct worker *w, int on)
 }
 
 static void
-worker_accept_pause(struct worker *w, const struct listener *l, int err)
+worker_accept_pause(struct worker *w, const struct listener *l,
+    const char *why)
 {
 	static const struct timeval retry = { 0, ACCEPT_RETRY_MS * 1000 };
 
 	if (w->paused_since == 0) {
 		w->paused_since = guard_now_ms();
-		log_warn("listen %s: accept: %s: not accepting for now "
+		log_warn("listen %s: %s: not accepting for now "
 		    "(%llu connections open in this worker)", l->cl->name,
-		    evutil_socket_error_to_string(err),
-		    (unsigned long long)w->nconns);
+		    why, (unsigned long long)w->nconns);
 	}
 	METRIC_INC(w->m.accept_pauses);
 	worker_accept_enable(w, 0);
@@ -416,6 +417,7 @@ worker_accept_cb(struct evconnlistener *evl, evutil_socket_t fd,
     struct sockaddr *sa, int salen, void *arg)
 {
 	struct listener *l = arg;
+	int		 counted = 0;
 
 	/*
 	 * The filter is for SYNs.  Left on this socket, it would drop the
@@ -432,13 +434,26 @@ worker_accept_cb(struct evconnlistener *evl, evutil_socket_t fd,
 	}
 	METRIC_INC(wk->m.conns_accepted);
 	/*
+	 * max_connections open: this one is closed, and the worker stops
+	 * accepting (the kernel queues the next ones in the backlog) until
+	 * one of its connections closes, or ACCEPT_RETRY_MS.
+	 */
+	if (__atomic_load_n(&srv.nconns, __ATOMIC_RELAXED) >=
+	    __atomic_load_n(&srv.max_conns, __ATOMIC_RELAXED)) {
+		METRIC_INC(wk->m.accept_max_conns);
+		guard_linger_reset(fd);
+		evutil_closesocket(fd);
+		worker_accept_pause(wk, l, "max_connections reached");
+		return;
+	}
+	/*
 	 * A banned address, or one opening connections too fast, costs us an
 	 * accept() and a close(), nothing more.  Behind a PROXY header the
 	 * address is known only once the header is read.
 	 */
-	if (!l->cl->proxy && guard_accept(fd, sa))
+	if (!l->cl->proxy && guard_accept(fd, sa, &counted))
 		return;
-	conn_accept(l, fd, sa, salen);
+	conn_accept(l, fd, sa, salen, counted);
 }
 
 static void
@@ -446,10 +461,13 @@ worker_accept_error_cb(struct evconnlistener *evl, void *arg)
 {
 	struct listener	*l = arg;
 	int		 err = EVUTIL_SOCKET_ERROR();
+	char		 why[128];
 
 	if (err == EMFILE || err == ENFILE || err == ENOBUFS ||
 	    err == ENOMEM) {
-		worker_accept_pause(wk, l, err);
+		snprintf(why, sizeof(why), "accept: %s",
+		    evutil_socket_error_to_string(err));
+		worker_accept_pause(wk, l, why);
 		return;
 	}
 	log_warn("listen %s: accept: %s", l->cl->name,
@@ -1145,6 +1163,31 @@ server_admin_open(const struct conf *conf, int *err)
 	return a;
 }
 
+/*
+ * server_set_max_conns() puts conf's max_connections in force: "auto" is
+ * half the descriptors h2guard may open (RLIMIT_NOFILE), as each client
+ * connection takes one and its requests at the upstream one each.
+ */
+static void
+server_set_max_conns(const struct conf *conf)
+{
+	struct rlimit	rl;
+	uint64_t	n = conf->max_connections;
+
+	if (n == 0) {
+		n = getrlimit(RLIMIT_NOFILE, &rl) == 0 &&
+		    rl.rlim_cur != RLIM_INFINITY ? rl.rlim_cur / 2 : 100000;
+		if (n == 0)
+			n = 1;
+	}
+	if (n > UINT32_MAX)
+		n = UINT32_MAX;
+	if (n != __atomic_load_n(&srv.max_conns, __ATOMIC_RELAXED))
+		log_info("max_connections %llu%s", (unsigned long long)n,
+		    conf->max_connections ? "" : " (auto: half of RLIMIT_NOFILE)");
+	__atomic_store_n(&srv.max_conns, (uint32_t)n, __ATOMIC_RELAXED);
+}
+
 /* ---- reload ---------------------------------------------------------------- */
 
 /* Settings a reload cannot change: said once, kept until restart. */
@@ -1264,6 +1307,7 @@ server_reload(void)
 	server_kdrop_allow(srv.gen->conf);
 	log_set_level(srv.gen->conf->log_level);
 	membudget_set_limit(srv.gen->conf->memory_limit);
+	server_set_max_conns(srv.gen->conf);
 	srv.reloads++;
 	server_post_all(WK_RELOAD);
 	log_info("reload: configuration generation %llu in force",
@@ -1387,6 +1431,7 @@ server_init(struct conf *conf, SSL_CTX *ssl_ctx)
 	srv.start_time = (double)tv.tv_sec + (double)tv.tv_usec / 1e6;
 	log_set_level(conf->log_level);
 	membudget_set_limit(conf->memory_limit);
+	server_set_max_conns(conf);
 	signal(SIGPIPE, SIG_IGN);
 	if ((srv.base = event_base_new()) == NULL ||
 	    (srv.done_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) < 0 ||
@@ -1491,6 +1536,8 @@ server_run(void)
 		m.conns_accepted += w->conns_accepted;
 		m.accept_banned += w->accept_banned;
 		m.accept_limited += w->accept_limited;
+		m.accept_client_conns += w->accept_client_conns;
+		m.accept_max_conns += w->accept_max_conns;
 		m.accept_proxy_errors += w->accept_proxy_errors;
 		m.bans += w->bans;
 		m.floods += w->floods;
@@ -1498,14 +1545,16 @@ server_run(void)
 			m.requests[j] += w->requests[j];
 	}
 	log_info("stopped: %llu connections accepted, %llu closed at accept "
-	    "(%llu banned addresses, %llu client_conn_rate, %llu bad PROXY "
+	    "(%llu banned addresses, %llu client_conn_rate, %llu "
+	    "client_max_connections, %llu max_connections, %llu bad PROXY "
 	    "headers), %llu torn down by ban rules, %llu by flood limits, "
 	    "%llu requests",
 	    (unsigned long long)m.conns_accepted,
-	    (unsigned long long)(m.accept_banned + m.accept_limited +
-	    m.accept_proxy_errors),
+	    (unsigned long long)METRICS_ACCEPT_DROPS(&m),
 	    (unsigned long long)m.accept_banned,
 	    (unsigned long long)m.accept_limited,
+	    (unsigned long long)m.accept_client_conns,
+	    (unsigned long long)m.accept_max_conns,
 	    (unsigned long long)m.accept_proxy_errors,
 	    (unsigned long long)m.bans, (unsigned long long)m.floods,
 	    (unsigned long long)(m.requests[0] + m.requests[1] +

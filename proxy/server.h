@@ -125,6 +125,8 @@ struct server {
 	struct event		*done_ev;	/* owned: reads it */
 	int			 stopping;
 	uint64_t		 next_conn_id;	/* atomic */
+	uint64_t		 nconns;	/* atomic: client connections open */
+	uint32_t		 max_conns;	/* atomic: max_connections in force */
 	uint64_t		 reloads, reload_failures;
 	double			 start_time;	/* wall clock, seconds */
 };

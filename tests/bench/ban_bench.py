@@ -64,7 +64,7 @@ up = Upstream()
 # kernel_drop off: the accept-time close is measured here; with the kernel's
 # drop h2load would wait out its connect timeout (tests/bench/kdrop_bench.py).
 g = H2guard([up.addr], extra="log_level error\nban_log off\nkernel_drop off\n"
-            "limit client_conn_rate off\nlimit client_stream_rate off\n"
+            "limit client_conn_rate off\nlimit client_stream_rate off\nlimit client_max_connections off\n"
             "rule wp path prefix /wp-login.php ban\n"
             "rule trap path prefix /trap ban ttl 1h\n")
 print("%d connections per round, %d rounds" % (N, ROUNDS))

@@ -16,9 +16,10 @@ prior knowledge, no access log, errors only in its error log, HTTP/1.1 with
 keep-alive to the upstream, enough file descriptors and connections for
 2,000 clients (h2o 2.2 keeps its private key in a helper process,
 neverbleed, which cannot be turned off: it is counted with h2o, as are all
-the processes of a proxy).  h2guard runs with `limit stream_rate off`, `limit streams
-off`, `limit client_stream_rate off`, `limit client_conn_rate off` (all the
-load comes from 127.0.0.1, which its flood limits would otherwise stop: the
+the processes of a proxy).  h2guard runs with `limit stream_rate off`,
+`limit streams off`, `limit client_stream_rate off`, `limit
+client_conn_rate off`, `limit client_max_connections off` (all the load
+comes from 127.0.0.1, which its flood limits would otherwise stop: the
 peers have no such limits), `ban_log off`, `log_level error`, and its
 defaults otherwise (at most 64 connections to an upstream server).  The
 certificate is conf/gen-demo-cert.sh's (EC P-256).
@@ -260,6 +261,7 @@ limit stream_rate off
 limit streams off
 limit client_stream_rate off
 limit client_conn_rate off
+limit client_max_connections off
 """.format(tls=tls, plain=plain, cert=s.cert, key=s.key, up=s.up, workers=workers))
     return [H2GUARD_BIN, "-c", path]
 
@@ -900,8 +902,9 @@ def main():
             say("  %-8s %s" % (name, version(name)))
         say("one worker each (two in 'workers'), TLS h2 and h2c listeners, no access log, HTTP/1.1 keep-alive")
         say("to the same upstream (h2guard-upstream, port %d); h2guard with limit stream_rate, streams," % setup.up)
-        say("client_stream_rate and client_conn_rate off: all the load comes from one address, which its flood")
-        say("limits would otherwise stop (the peers have no such limits); ban_log off, log_level error.")
+        say("client_stream_rate, client_conn_rate and client_max_connections off: all the load comes from one")
+        say("address, which its flood limits would otherwise stop (the peers have no such limits); ban_log")
+        say("off, log_level error.")
         say("rounds %d%s; measures: %s" % (args.rounds, ", quick" if args.quick else "", ", ".join(measures)))
         bench = Bench(args, setup)
         t0 = time.monotonic()

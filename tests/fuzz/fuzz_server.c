@@ -245,7 +245,7 @@ fz_run(const uint8_t *client, size_t len, const struct fz_upstream *up)
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0,
 	    sv) < 0)
 		fz_die("socketpair");
-	conn_accept(fz_lst, sv[0], (struct sockaddr *)&sin, sizeof(sin));
+	conn_accept(fz_lst, sv[0], (struct sockaddr *)&sin, sizeof(sin), 0);
 	for (pass = 0; pass < FZ_PASSES && wk->nconns > 0 &&
 	    idle < FZ_IDLE_PASSES; pass++) {
 		n = off < len ? write(sv[1], client + off, len - off) : 0;

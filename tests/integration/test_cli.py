@@ -75,5 +75,5 @@ uncommented = os.path.join(tmpdir(), "example.conf")
 with open(uncommented, "w") as f:
     f.writelines(lines)
 r = run([BIN, "-t", "-c", uncommented], check_rc=False)
-check(r.returncode == 0 and sum(1 for line in lines if line.startswith("limit ")) == 16,
-      "conf/h2guard.conf with every commented-out key enabled (16 limits) is accepted: " + r.err.strip())
+check(r.returncode == 0 and sum(1 for line in lines if line.startswith("limit ")) == 17,
+      "conf/h2guard.conf with every commented-out key enabled (17 limits) is accepted: " + r.err.strip())

@@ -160,9 +160,12 @@ if resource.getrlimit(resource.RLIMIT_NOFILE)[0] < want:
     log("ok")
     raise SystemExit(0)
 
-# All from 127.0.0.1: the per-client limits would take it for a flood.
+# All from 127.0.0.1: the per-client limits would take it for a flood.  Idle
+# connections take one descriptor each: max_connections above the default
+# (half of RLIMIT_NOFILE, for connections with requests at the upstream).
 g = H2guard([up.addr], tls=False, extra="first_request_timeout 120s\nkeepalive_timeout 120s\n"
-            "limit client_conn_rate off\nlimit client_stream_rate off")
+            "limit client_conn_rate off\nlimit client_stream_rate off\nlimit client_max_connections off\n"
+            "max_connections %d" % (N + 100))
 
 
 async def one(sem, path, keep):

@@ -34,6 +34,7 @@ START_TEST(test_names)
 		[LIM_HEADER_BYTES] = "header_bytes",
 		[LIM_CLIENT_CONN_RATE] = "client_conn_rate",
 		[LIM_CLIENT_STREAM_RATE] = "client_stream_rate",
+		[LIM_CLIENT_CONNECTIONS] = "client_max_connections",
 	};
 	int	 i, j;
 
@@ -91,6 +92,7 @@ START_TEST(test_defaults)
 		[LIM_HEADER_BYTES] = { 256 * 1024, 0 },
 		[LIM_CLIENT_CONN_RATE] = { 1000, 10000 },
 		[LIM_CLIENT_STREAM_RATE] = { 10000, 10000 },
+		[LIM_CLIENT_CONNECTIONS] = { 1000, 0 },
 	};
 	struct limit	 lims[LIM_N];
 	int		 i;
