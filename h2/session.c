@@ -497,7 +497,9 @@ h2s_dispatch(struct h2s_stream *st)
 	}
 	r->has_body = !(st->flags & ST_F_REQ_END) ||
 	    evbuffer_get_length(st->req_body) > 0;
-	st->ureq = ups_req_new(s->conn->wg->ups, r, s->conn->addr_str, &h2s_ups_ops, st);
+	st->ureq = ups_req_new(s->conn->wg->ups, r,
+	    (const struct sockaddr *)&s->conn->peer, s->conn->addr_str,
+	    &h2s_ups_ops, st);
 	if (st->ureq == NULL) {
 		h2s_reply_error(st, 502);
 		return;
@@ -923,7 +925,7 @@ h2s_on_frame_send(nghttp2_session *ng, const nghttp2_frame *frame,
 
 	if (frame->hd.type != NGHTTP2_DATA)
 		return 0;
-	conn_progress(s->conn);
+	conn_progress(s->conn, frame->hd.length);
 	if ((frame->hd.length >= H2S_WU_DATA_MIN ||
 	    (frame->hd.flags & NGHTTP2_FLAG_END_STREAM)) &&
 	    s->wu_credit < H2S_WU_CREDIT_MAX)

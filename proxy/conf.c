@@ -145,6 +145,8 @@ static const struct conf_key conf_keys[] = {
 	KEY_DUR(upstream_response_timeout, "60s"),
 	KEY_NUM(upstream_keepalive, CONF_T_NUMBER, "32", "0", "100000"),
 	KEY_NUM(upstream_max_connections, CONF_T_NUMBER, "64", "1", "100000"),
+	KEY_NUM(upstream_max_connections_per_client, CONF_T_AUTO, "auto", "1",
+	    "100000"),
 	KEY_DUR(upstream_idle_timeout, "60s"),
 	KEY_NUM(memory_limit, CONF_T_MEMORY, "1g", "1m", "1024g"),
 	KEY_CHOICE(log_level, "info", conf_log_levels),

@@ -83,6 +83,8 @@ struct conf {
 	uint32_t upstream_response_timeout;	/* ms; no response byte -> 504 */
 	uint32_t upstream_keepalive;		/* idle connections kept per server */
 	uint32_t upstream_max_connections;	/* per server; more requests wait */
+	uint32_t upstream_max_connections_per_client;	/* ... of those, per
+					   client (as bans count them); 0: auto */
 	uint32_t upstream_idle_timeout;		/* ms an idle pooled connection is kept */
 	uint64_t memory_limit;			/* bytes in buffers at most, 0: none */
 

@@ -139,7 +139,7 @@ conn_out_cb(struct evbuffer *buf, const struct evbuffer_cb_info *info,
 	struct conn *c = arg;
 
 	if (info->n_deleted > 0 && c->state == CONN_H1)
-		conn_progress(c);
+		conn_progress(c, info->n_deleted);
 }
 
 int
@@ -166,8 +166,13 @@ conn_stalled(const struct conn *c, uint64_t now)
 }
 
 void
-conn_progress(struct conn *c)
+conn_progress(struct conn *c, size_t n)
 {
+	/* A byte now and then is no progress: CONN_PROGRESS_BYTES is. */
+	c->progress += n;
+	if (c->progress < CONN_PROGRESS_BYTES)
+		return;
+	c->progress = 0;
 	c->stall_ms = 0;
 	if (c->owing)
 		c->stall_since = guard_now_ms();

@@ -60,6 +60,7 @@ struct conn {
 	/* send_timeout: time owing output without the client taking any. */
 	uint64_t		 stall_since;	/* ms: owing and no progress since */
 	uint32_t		 stall_ms;	/* stalled before, in earlier owing spells */
+	uint32_t		 progress;	/* bytes taken since the count began */
 	unsigned		 owing:1;	/* output waits for the client */
 };
 
@@ -100,20 +101,25 @@ void conn_format_peer(struct conn *c);
 void conn_schedule(struct conn *c);
 
 /*
- * send_timeout counts the time output waits for the client without the
- * client taking any response bytes, over all the spells in which it owes
- * output, until it takes some: dropping what it owes (a reset stream) and
- * asking again does not start the count afresh.
+ * send_timeout counts the time output waits for the client (it owes at
+ * least 16 KiB, or an HTTP/2 window stopped the response) without the
+ * client taking CONN_PROGRESS_BYTES of response, over all the spells in
+ * which it owes output, until it takes that much: a byte now and then (a
+ * 1-byte WINDOW_UPDATE every few seconds) is no progress, and dropping
+ * what it owes (a reset stream) and asking again does not start the count
+ * afresh.  So a client that owes output takes at least 16 KiB per
+ * send_timeout, or is cut off (a flood: send_timeout).
  *
  * conn_send_wait() starts (or continues) a spell and arms the timeout for
  * what is left of send_timeout; conn_send_done() ends the spell;
- * conn_progress() records that the client took response bytes.
+ * conn_progress() records that the client took n response bytes.
  * conn_send_expired() is for the timeout firing: 1 when send_timeout is
  * used up, else the timeout is re-armed for the rest and it returns 0.
  */
 void conn_send_wait(struct conn *c);
 void conn_send_done(struct conn *c);
-void conn_progress(struct conn *c);
+#define CONN_PROGRESS_BYTES	(16 * 1024)
+void conn_progress(struct conn *c, size_t n);
 int conn_send_expired(struct conn *c);
 
 /*

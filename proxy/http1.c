@@ -578,7 +578,9 @@ h1_dispatch(struct h1_req *r)
 		    (r->flags & R_F_VERSION) ? 505 : 400, 1);
 		return;
 	}
-	r->ureq = ups_req_new(h->conn->wg->ups, &r->req, h->conn->addr_str, &h1_ups_ops, r);
+	r->ureq = ups_req_new(h->conn->wg->ups, &r->req,
+	    (const struct sockaddr *)&h->conn->peer, h->conn->addr_str,
+	    &h1_ups_ops, r);
 	if (r->ureq == NULL) {
 		h1_reply_error(r, 502, 1);
 		return;

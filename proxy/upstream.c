@@ -27,6 +27,7 @@
 #include <event2/event_struct.h>
 #include <http_parser.h>
 
+#include "proxy/addrkey.h"
 #include "proxy/canon.h"
 #include "proxy/conf.h"
 #include "proxy/log.h"
@@ -34,13 +35,36 @@
 #include "proxy/metrics.h"
 #include "proxy/upstream.h"
 
+/*
+ * A client of a server's pool, as bans count clients (ban_prefix_v4/v6):
+ * its requests hold at most pool->share of the server's connections at
+ * once, and those queued for a connection get one in turn with the other
+ * clients', round robin, not in arrival order.  So a client whose
+ * responses are not read cannot take the pool from the others.
+ */
+struct ups_tenant {
+	LIST_ENTRY(ups_tenant)	 hlink;		/* in srv->tenants[] */
+	TAILQ_ENTRY(ups_tenant)	 rlink;		/* in srv->ready when ready */
+	struct addr_key		 key;
+	TAILQ_HEAD(, ups_req)	 waiting;	/* borrowed: its queued requests */
+	uint32_t		 held;		/* connections its requests hold */
+	uint32_t		 refs;		/* requests pointing at it */
+	unsigned		 ready:1;	/* waiting, and under its share */
+	unsigned		 anon:1;	/* srv->anon: no share */
+};
+
+#define UPS_TENANT_BUCKETS	1024
+
 struct ups_server {
 	struct ups_pool		*pool;		/* borrowed: the pool owns us */
 	struct sockaddr_storage	 addr;
 	socklen_t		 addrlen;
 	char			*name;		/* owned, for logs */
 	TAILQ_HEAD(, ups_conn)	 idle;		/* owned: pooled connections */
-	TAILQ_HEAD(, ups_req)	 waiting;	/* borrowed: requests queued for a connection */
+	LIST_HEAD(, ups_tenant)	*tenants;	/* owned [UPS_TENANT_BUCKETS] */
+	struct ups_tenant	 anon;		/* all requests when no share */
+	TAILQ_HEAD(, ups_tenant) ready;		/* borrowed: next to get one */
+	uint32_t		 nwaiting;	/* requests queued for a connection */
 	uint32_t		 nidle;
 	uint32_t		 nconns;	/* open: active, connecting and idle */
 	struct event		 wake_ev;	/* opens connections for waiters */
@@ -56,6 +80,9 @@ struct ups_pool {
 	struct timeval		 idle_tv;
 	uint32_t		 keepalive;	/* max idle connections per server */
 	uint32_t		 max_conns;	/* max open connections per server */
+	uint32_t		 share;		/* ... per client; max_conns: no share */
+	unsigned		 prefix_v4, prefix_v6;	/* what a client is */
+	uint64_t		 hkey[2];	/* SipHash key for tenants */
 	int			 trust_fwd;	/* keep incoming forwarding fields */
 	TAILQ_HEAD(, ups_conn)	 starved;	/* borrowed: not read, memory_limit */
 	struct event		 starve_ev;	/* polls the budget while any is */
@@ -101,9 +128,10 @@ struct ups_conn {
 #define HDR_DROP	0x80000000u
 
 struct ups_req {
-	TAILQ_ENTRY(ups_req)	 wlink;		/* in srv->waiting when UR_F_WAITING */
+	TAILQ_ENTRY(ups_req)	 wlink;		/* in tenant->waiting when UR_F_WAITING */
 	struct ups_pool		*pool;		/* borrowed */
 	struct ups_server	*srv;		/* borrowed */
+	struct ups_tenant	*tenant;	/* one reference */
 	const struct ups_req_ops *ops;		/* borrowed */
 	void			*arg;		/* borrowed: the front end's */
 	struct ups_conn		*uc;		/* owned while attached */
@@ -155,6 +183,12 @@ ups_pool_new(struct event_base *base, const struct conf *conf)
 	tv_from_ms(&pool->idle_tv, conf->upstream_idle_timeout);
 	pool->keepalive = conf->upstream_keepalive;
 	pool->max_conns = conf->upstream_max_connections;
+	pool->share = conf->upstream_max_connections_per_client ?
+	    conf->upstream_max_connections_per_client :
+	    (pool->max_conns / 4 ? pool->max_conns / 4 : 1);
+	pool->prefix_v4 = conf->ban_prefix_v4;
+	pool->prefix_v6 = conf->ban_prefix_v6;
+	addr_key_seed(pool->hkey);
 	pool->trust_fwd = conf->forwarded_headers == CONF_FWD_TRUST;
 	TAILQ_INIT(&pool->starved);
 	evtimer_assign(&pool->starve_ev, base, uc_starve_cb, pool);
@@ -165,7 +199,10 @@ ups_pool_new(struct event_base *base, const struct conf *conf)
 		memcpy(&s->addr, &cu->addr, sizeof(s->addr));
 		s->addrlen = cu->addrlen;
 		TAILQ_INIT(&s->idle);
-		TAILQ_INIT(&s->waiting);
+		TAILQ_INIT(&s->ready);
+		TAILQ_INIT(&s->anon.waiting);
+		s->anon.anon = 1;
+		s->anon.refs = 1;	/* never freed */
 		event_assign(&s->wake_ev, base, -1, 0, ups_server_wake_cb, s);
 		if ((s->name = strdup(cu->name)) == NULL)
 			goto out_free_servers;
@@ -181,12 +218,128 @@ out_free_pool:
 	return NULL;
 }
 
+/* ---- the clients of a server (struct ups_tenant) ------------------------ */
+
+/*
+ * ur_tenant() is the tenant of the client at sa for ur's server, with a
+ * reference; srv->anon when there is no share or no table for it.
+ */
+static struct ups_tenant *
+ur_tenant(struct ups_server *srv, const struct sockaddr *sa)
+{
+	struct ups_pool		*pool = srv->pool;
+	struct ups_tenant	*t;
+	struct addr_key		 k;
+	size_t			 b;
+
+	if (pool->share >= pool->max_conns || sa == NULL ||
+	    addr_key_make(sa, pool->prefix_v4, pool->prefix_v6, &k) != 0)
+		goto anon;
+	if (srv->tenants == NULL && (srv->tenants = calloc(UPS_TENANT_BUCKETS,
+	    sizeof(*srv->tenants))) == NULL)
+		goto anon;
+	b = addr_key_hash(pool->hkey, k.addr, k.len) % UPS_TENANT_BUCKETS;
+	LIST_FOREACH(t, &srv->tenants[b], hlink)
+		if (addr_key_eq(&t->key, &k)) {
+			t->refs++;
+			return t;
+		}
+	if ((t = calloc(1, sizeof(*t))) == NULL)
+		goto anon;
+	t->key = k;
+	t->refs = 1;
+	TAILQ_INIT(&t->waiting);
+	LIST_INSERT_HEAD(&srv->tenants[b], t, hlink);
+	return t;
+anon:
+	srv->anon.refs++;
+	return &srv->anon;
+}
+
+/* tenant_unref() drops a reference to t (of srv), freeing it at none. */
+static void
+tenant_unref(struct ups_server *srv, struct ups_tenant *t)
+{
+	if (--t->refs > 0 || t->anon)
+		return;
+	if (t->ready)
+		TAILQ_REMOVE(&srv->ready, t, rlink);
+	LIST_REMOVE(t, hlink);
+	free(t);
+}
+
+/* tenant_update() puts t in srv->ready, at the tail, or out, as it now is. */
+static void
+tenant_update(struct ups_server *srv, struct ups_tenant *t)
+{
+	int ready = !TAILQ_EMPTY(&t->waiting) &&
+	    (t->anon || t->held < srv->pool->share);
+
+	if (ready == t->ready)
+		return;
+	if (ready)
+		TAILQ_INSERT_TAIL(&srv->ready, t, rlink);
+	else
+		TAILQ_REMOVE(&srv->ready, t, rlink);
+	t->ready = ready;
+}
+
+/* tenant_over() tells whether ur's client holds its share already. */
+static int
+tenant_over(const struct ups_req *ur)
+{
+	return !ur->tenant->anon && ur->tenant->held >= ur->pool->share;
+}
+
+/* ur_wait() queues ur for a connection; 504 if none comes in time. */
+static void
+ur_wait(struct ups_req *ur)
+{
+	ur->flags |= UR_F_WAITING;
+	TAILQ_INSERT_TAIL(&ur->tenant->waiting, ur, wlink);
+	ur->srv->nwaiting++;
+	tenant_update(ur->srv, ur->tenant);
+	ur->fail_status = 504;
+	event_add(&ur->fail_ev, &ur->pool->response_tv);
+}
+
+/* ur_unwait() takes ur out of its queue. */
+static void
+ur_unwait(struct ups_req *ur)
+{
+	TAILQ_REMOVE(&ur->tenant->waiting, ur, wlink);
+	ur->flags &= ~UR_F_WAITING;
+	ur->srv->nwaiting--;
+	tenant_update(ur->srv, ur->tenant);
+}
+
+/*
+ * srv_next_waiting() takes the request to give a connection next: the
+ * first of the first client ready, which then goes to the back.
+ */
+static struct ups_req *
+srv_next_waiting(struct ups_server *srv)
+{
+	struct ups_tenant	*t = TAILQ_FIRST(&srv->ready);
+	struct ups_req		*ur;
+
+	if (t == NULL)
+		return NULL;
+	ur = TAILQ_FIRST(&t->waiting);
+	TAILQ_REMOVE(&srv->ready, t, rlink);
+	t->ready = 0;
+	ur_unwait(ur);	/* back in srv->ready, at the tail, if still ready */
+	event_del(&ur->fail_ev);
+	return ur;
+}
+
 static void
 ups_server_wake_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct ups_server *srv = arg;
 
-	while (!TAILQ_EMPTY(&srv->waiting) && srv->nconns < srv->pool->max_conns)
+	while (!TAILQ_EMPTY(&srv->ready) && (srv->nidle > 0 ||
+	    srv->nconns < srv->pool->max_conns))
 		ur_wake_waiting(srv, NULL);
 }
 
@@ -279,6 +432,8 @@ ups_pool_free(struct ups_pool *pool)
 		event_del(&s->wake_ev);
 		while (!TAILQ_EMPTY(&s->idle))
 			uc_free(TAILQ_FIRST(&s->idle));
+		/* Every request is gone by now, and its tenant with it. */
+		free(s->tenants);
 		free(s->name);
 	}
 	free(pool->servers);
@@ -489,8 +644,7 @@ ur_fail_cb(evutil_socket_t fd, short what, void *arg)
 	struct ups_req *ur = arg;
 
 	if (ur->flags & UR_F_WAITING) {
-		TAILQ_REMOVE(&ur->srv->waiting, ur, wlink);
-		ur->flags &= ~UR_F_WAITING;
+		ur_unwait(ur);
 		log_info("upstream %s: no connection free in time", ur->srv->name);
 	}
 	ur->flags |= UR_F_FINISHED;
@@ -517,6 +671,8 @@ ur_detach(struct ups_req *ur, int keep)
 		return;
 	ur->uc = NULL;
 	uc->req = NULL;
+	ur->tenant->held--;
+	tenant_update(srv, ur->tenant);
 	out = bufferevent_get_output(uc->bev);
 	in = bufferevent_get_input(uc->bev);
 	evbuffer_remove_cb(out, uc_output_cb, uc);
@@ -528,12 +684,12 @@ ur_detach(struct ups_req *ur, int keep)
 		 * a whole client connection is torn down, its own waiting
 		 * requests are gone by then and cost the upstream nothing.
 		 */
-		if (!TAILQ_EMPTY(&srv->waiting))
+		if (!TAILQ_EMPTY(&srv->ready))
 			event_active(&srv->wake_ev, EV_TIMEOUT, 0);
 		return;
 	}
 	uc->done = 0;
-	if (!TAILQ_EMPTY(&srv->waiting)) {
+	if (!TAILQ_EMPTY(&srv->ready)) {
 		ur_wake_waiting(srv, uc);
 		return;
 	}
@@ -628,15 +784,20 @@ ur_attach(struct ups_req *ur, int fresh)
 	struct ups_server	*srv = ur->srv;
 	struct ups_conn		*uc = NULL;
 
+	if (!fresh && (tenant_over(ur) || !TAILQ_EMPTY(&srv->ready))) {
+		/*
+		 * Its client holds its share, or others wait already (their
+		 * turn first): wait for a connection to finish, 504 if none
+		 * does in time.
+		 */
+		ur_wait(ur);
+		return 0;
+	}
 	if (!fresh && (uc = TAILQ_FIRST(&srv->idle)) != NULL) {
 		TAILQ_REMOVE(&srv->idle, uc, link);
 		srv->nidle--;
 	} else if (!fresh && srv->nconns >= srv->pool->max_conns) {
-		/* Wait for a connection to finish; 504 if none does in time. */
-		ur->flags |= UR_F_WAITING;
-		TAILQ_INSERT_TAIL(&srv->waiting, ur, wlink);
-		ur->fail_status = 504;
-		event_add(&ur->fail_ev, &srv->pool->response_tv);
+		ur_wait(ur);
 		return 0;
 	} else if ((uc = uc_new(srv)) == NULL) {
 		ur_fail_later(ur, 502);
@@ -646,24 +807,24 @@ ur_attach(struct ups_req *ur, int fresh)
 }
 
 /*
- * ur_wake_waiting() gives the first waiting request uc, a connection that
- * just finished an exchange cleanly, or a new connection when uc is NULL
- * (one was closed, so there is room for another).
+ * ur_wake_waiting() gives the next waiting request (srv_next_waiting()) uc,
+ * a connection that just finished an exchange cleanly, or, when uc is
+ * NULL, a pooled one or a new one (there is room for another).
  */
 static void
 ur_wake_waiting(struct ups_server *srv, struct ups_conn *uc)
 {
-	struct ups_req *ur = TAILQ_FIRST(&srv->waiting);
+	struct ups_req *ur = srv_next_waiting(srv);
 
 	if (ur == NULL) {
 		if (uc != NULL)
 			uc_free(uc);
 		return;
 	}
-	TAILQ_REMOVE(&srv->waiting, ur, wlink);
-	ur->flags &= ~UR_F_WAITING;
-	event_del(&ur->fail_ev);
-	if (uc == NULL && (uc = uc_new(srv)) == NULL) {
+	if (uc == NULL && (uc = TAILQ_FIRST(&srv->idle)) != NULL) {
+		TAILQ_REMOVE(&srv->idle, uc, link);
+		srv->nidle--;
+	} else if (uc == NULL && (uc = uc_new(srv)) == NULL) {
 		ur_fail_later(ur, 502);
 		return;
 	}
@@ -703,6 +864,8 @@ ur_start(struct ups_req *ur, struct ups_conn *uc)
 	uc->state = UC_ACTIVE;
 	uc->req = ur;
 	ur->uc = uc;
+	ur->tenant->held++;
+	tenant_update(ur->srv, ur->tenant);
 	if (uc->connected) {
 		uc->reused = 1;
 		uc_arm_timeouts(uc);
@@ -730,7 +893,8 @@ ur_start(struct ups_req *ur, struct ups_conn *uc)
 
 struct ups_req *
 ups_req_new(struct ups_pool *pool, const struct http_req *req,
-    const char *client_addr, const struct ups_req_ops *ops, void *arg)
+    const struct sockaddr *client, const char *client_addr,
+    const struct ups_req_ops *ops, void *arg)
 {
 	struct ups_req *ur;
 
@@ -738,6 +902,7 @@ ups_req_new(struct ups_pool *pool, const struct http_req *req,
 		return NULL;
 	ur->pool = pool;
 	ur->srv = &pool->servers[pool->next++ % pool->nservers];
+	ur->tenant = ur_tenant(ur->srv, client);
 	ur->ops = ops;
 	ur->arg = arg;
 	ur->resp.content_length = -1;
@@ -835,9 +1000,10 @@ ups_req_free(struct ups_req *ur)
 	if (ur == NULL)
 		return;
 	if (ur->flags & UR_F_WAITING)
-		TAILQ_REMOVE(&ur->srv->waiting, ur, wlink);
+		ur_unwait(ur);
 	/* An unfinished exchange leaves the connection in an unknown state. */
 	ur_detach(ur, 0);
+	tenant_unref(ur->srv, ur->tenant);
 	event_del(&ur->fail_ev);
 	evbuffer_free(ur->body);
 	free(ur->head);

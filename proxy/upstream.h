@@ -13,6 +13,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/socket.h>
 
 #include <event2/event.h>
 
@@ -70,11 +71,16 @@ void ups_pool_free(struct ups_pool *pool);
  * ups_req_new() serializes req's head for the upstream (Host from the
  * authority, hop-by-hop fields dropped, X-Forwarded-For client_addr and
  * X-Forwarded-Proto added, incoming ones dropped or, with forwarded_headers
- * trust, extended) and starts sending it.  Callbacks never run from
- * inside this call.  Returns NULL when out of memory.
+ * trust, extended) and starts sending it.  client is the client's
+ * address: the requests of one client (as bans count them) hold at most
+ * upstream_max_connections_per_client connections of a server at once,
+ * and those waiting get one in turn with other clients' (upstream.c).
+ * Callbacks never run from inside this call.  Returns NULL when out of
+ * memory.
  */
 struct ups_req *ups_req_new(struct ups_pool *pool, const struct http_req *req,
-    const char *client_addr, const struct ups_req_ops *ops, void *arg);
+    const struct sockaddr *client, const char *client_addr,
+    const struct ups_req_ops *ops, void *arg);
 
 /* ups_req_body() queues request body bytes.  Returns 0 or -ENOMEM. */
 int ups_req_body(struct ups_req *ur, const uint8_t *data, size_t len);

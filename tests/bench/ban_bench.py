@@ -65,6 +65,7 @@ up = Upstream()
 # drop h2load would wait out its connect timeout (tests/bench/kdrop_bench.py).
 g = H2guard([up.addr], extra="log_level error\nban_log off\nkernel_drop off\n"
             "limit client_conn_rate off\nlimit client_stream_rate off\nlimit client_max_connections off\n"
+            "upstream_max_connections_per_client 64\n"
             "rule wp path prefix /wp-login.php ban\n"
             "rule trap path prefix /trap ban ttl 1h\n")
 print("%d connections per round, %d rounds" % (N, ROUNDS))

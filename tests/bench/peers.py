@@ -18,10 +18,12 @@ keep-alive to the upstream, enough file descriptors and connections for
 neverbleed, which cannot be turned off: it is counted with h2o, as are all
 the processes of a proxy).  h2guard runs with `limit stream_rate off`,
 `limit streams off`, `limit client_stream_rate off`, `limit
-client_conn_rate off`, `limit client_max_connections off` (all the load
-comes from 127.0.0.1, which its flood limits would otherwise stop: the
-peers have no such limits), `ban_log off`, `log_level error`, and its
-defaults otherwise (at most 64 connections to an upstream server).  The
+client_conn_rate off`, `limit client_max_connections off`,
+`upstream_max_connections_per_client 64` (all the load comes from
+127.0.0.1, which its flood limits and its per-client share of the
+upstream pool would otherwise stop: the peers have no such limits),
+`ban_log off`, `log_level error`, and its defaults otherwise (at most 64
+connections to an upstream server).  The
 certificate is conf/gen-demo-cert.sh's (EC P-256).
 
 Measures (names for --skip), all on 127.0.0.1, each load bounded in count
@@ -262,6 +264,7 @@ limit streams off
 limit client_stream_rate off
 limit client_conn_rate off
 limit client_max_connections off
+upstream_max_connections_per_client 64
 """.format(tls=tls, plain=plain, cert=s.cert, key=s.key, up=s.up, workers=workers))
     return [H2GUARD_BIN, "-c", path]
 

@@ -91,7 +91,10 @@ def metric(g, name):
 def stalled(limit):
     """CONNS h2c connections, STREAMS big downloads each, none read: returns
     (h2guard, clients, buffer_bytes held after 1.5 s)."""
-    g = H2guard([up.addr], tls=False, admin=True, extra="memory_limit %s" % limit)
+    # All 24 downloads are 127.0.0.1's: its share of the upstream pool is
+    # the whole pool here.
+    g = H2guard([up.addr], tls=False, admin=True,
+                extra="memory_limit %s\nupstream_max_connections_per_client 64" % limit)
     cs = []
     for _ in range(CONNS):
         c = RawClient(g.port, timeout=30)

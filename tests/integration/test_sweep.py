@@ -101,6 +101,9 @@ rule trap path prefix /trap ban ttl 1m
           "round %d: %s %s: %d of its %d requests answered" % (rnd, other, "banned from the admin API"
                                                               if banned else "not banned (the stop came first)",
                                                               answered(other), len(got[other])))
+    # The stop ends by itself (a second SIGTERM, g.stop()'s, would be the
+    # one that closes everything at once, and may find h2guard exiting).
+    g.proc.wait(20)
     g.stop()
     check(g.proc.returncode == 0, "round %d: h2guard exits 0 (no sanitizer report)" % rnd)
 up.stop()
