@@ -16,6 +16,14 @@
  * ban_check() probes the index once per length in use for the address's
  * family, longest first, so with only unit bans it costs one probe.
  *
+ * Aggregation (ban_set_aggregate()): the unit bans are counted per wider
+ * prefix (IPv4 /24; IPv6 /64 over /128 units, /48 over /64 units) in a
+ * chained hash of counters; when a prefix holds that many, the prefix
+ * itself is banned, and a unit ban that a longer lasting one covers adds
+ * no entry.  So one network cannot fill the table with its addresses and push
+ * out the other bans: past the threshold its bans cost nothing more.  The
+ * unit bans stay until they expire (they cannot be found from the counter).
+ *
  * Memory: 32 bytes per entry slot plus 4 bytes per index bucket (2 to 4
  * buckets per slot): 40 to 48 bytes per entry, and about 1 KB per table for
  * the counts per length.  Both arrays double together, from 32 slots and 64
@@ -57,6 +65,17 @@ struct ban_ent {
 
 _Static_assert(sizeof(struct ban_ent) <= 32, "ban entries grew");
 
+/* How many unit bans one wider prefix holds (aggregation). */
+struct ban_agg {
+	struct ban_agg	*next;		/* in its bucket */
+	uint8_t		 addr[16];	/* masked to the aggregate prefix */
+	uint8_t		 len;		/* 4 or 16 */
+	uint32_t	 n;		/* unit bans inside, 0: freed */
+	uint64_t	 expiry;	/* the longest of theirs */
+};
+
+#define BAN_AGG_BUCKETS	4096
+
 struct ban_table {
 	struct ban_ent	*ent;		/* owned; min-heap on expiry, n used */
 	uint32_t	*idx;		/* owned; heap position + 1, 0: empty */
@@ -71,6 +90,9 @@ struct ban_table {
 	uint64_t	 plens[2][3];	/* bit p % 64 of word p / 64: nplen != 0 */
 	const struct ban_hooks *hooks;	/* borrowed; NULL: none */
 	void		*hooks_arg;
+	uint32_t	 agg_min;	/* unit bans that make a prefix; 0: off */
+	uint8_t		 agg_plen[2];	/* the aggregate prefix, 0: none */
+	struct ban_agg	**agg;		/* owned [BAN_AGG_BUCKETS], or NULL */
 };
 
 /* The family index in nplen and plens of an entry or key of length len. */
@@ -161,6 +183,60 @@ ban_count_plen(struct ban_table *bt, uint8_t len, uint8_t plen, int delta)
 		bt->plens[f][plen / 64] &= ~bit;
 }
 
+/*
+ * The counter of the aggregate prefix holding the unit ban addr (len), or
+ * NULL (aggregation off, not a unit ban, none yet and create 0, or no
+ * memory).
+ */
+static struct ban_agg *
+ban_agg_get(struct ban_table *bt, const uint8_t *addr, uint8_t len,
+    uint8_t plen, int create)
+{
+	uint8_t		 apl = bt->agg_plen[BAN_FAM(len)], a[16];
+	struct ban_agg	*g, **head;
+	unsigned	 i;
+
+	if (bt->agg_min == 0 || apl == 0 ||
+	    plen != (len == 4 ? bt->prefix_v4 : bt->prefix_v6))
+		return NULL;
+	memset(a, 0, sizeof(a));
+	memcpy(a, addr, apl / 8);
+	for (i = apl / 8; i * 8 < apl; i++)	/* a partial byte (not so far) */
+		a[i] = (uint8_t)(addr[i] & (0xff << (8 - (apl - i * 8))));
+	if (bt->agg == NULL) {
+		if (!create ||
+		    (bt->agg = calloc(BAN_AGG_BUCKETS, sizeof(*bt->agg))) == NULL)
+			return NULL;
+	}
+	head = &bt->agg[addr_key_hash(bt->k, a, (uint8_t)(200 + len)) %
+	    BAN_AGG_BUCKETS];
+	for (g = *head; g != NULL; g = g->next)
+		if (g->len == len && memcmp(g->addr, a, 16) == 0)
+			return g;
+	if (!create || (g = calloc(1, sizeof(*g))) == NULL)
+		return NULL;
+	memcpy(g->addr, a, 16);
+	g->len = len;
+	g->next = *head;
+	*head = g;
+	return g;
+}
+
+/* Counts one unit ban less in its aggregate, freeing a counter at 0. */
+static void
+ban_agg_drop(struct ban_table *bt, const struct ban_ent *e)
+{
+	struct ban_agg *g = ban_agg_get(bt, e->addr, e->len, e->plen, 0), **pp;
+
+	if (g == NULL || --g->n > 0)
+		return;
+	for (pp = &bt->agg[addr_key_hash(bt->k, g->addr, (uint8_t)(200 +
+	    g->len)) % BAN_AGG_BUCKETS]; *pp != g; pp = &(*pp)->next)
+		;
+	*pp = g->next;
+	free(g);
+}
+
 /* Puts e at heap position pos and points its bucket there. */
 static void
 ban_place(struct ban_table *bt, size_t pos, const struct ban_ent *e)
@@ -198,6 +274,7 @@ ban_delete(struct ban_table *bt, size_t pos)
 	struct ban_ent	*e;
 
 	ban_count_plen(bt, bt->ent[pos].len, bt->ent[pos].plen, -1);
+	ban_agg_drop(bt, &bt->ent[pos]);
 	if (bt->hooks != NULL)
 		bt->hooks->unset(bt->hooks_arg, bt->ent[pos].addr,
 		    bt->ent[pos].len, bt->ent[pos].plen);
@@ -287,14 +364,45 @@ ban_set_hooks(struct ban_table *bt, const struct ban_hooks *h, void *arg)
 }
 
 void
+ban_set_aggregate(struct ban_table *bt, unsigned n)
+{
+	/* Counted from the start: set before the first ban. */
+	if (bt->n > 0)
+		return;
+	bt->agg_min = n;
+	bt->agg_plen[0] = bt->prefix_v4 > 24 ? 24 : 0;
+	bt->agg_plen[1] = bt->prefix_v6 > 64 ? 64 : bt->prefix_v6 > 48 ? 48 : 0;
+}
+
+unsigned
+ban_aggregate_plen(const struct ban_table *bt, int family)
+{
+	return bt->agg_min == 0 ? 0 : bt->agg_plen[family == AF_INET6];
+}
+
+void
 ban_free(struct ban_table *bt)
 {
+	struct ban_agg	*g;
+	size_t		 i;
+
 	if (bt == NULL)
 		return;
+	for (i = 0; bt->agg != NULL && i < BAN_AGG_BUCKETS; i++)
+		while ((g = bt->agg[i]) != NULL) {
+			bt->agg[i] = g->next;
+			free(g);
+		}
+	free(bt->agg);
 	free(bt->idx);
 	free(bt->ent);
 	free(bt);
 }
+
+static int ban_aggregate(struct ban_table *, const struct sockaddr *,
+    const struct ban_ent *, uint64_t);
+static uint64_t ban_left(struct ban_table *, const struct sockaddr *,
+    unsigned, uint64_t);
 
 /* ban_add_prefix(), or ban_add() with unit set (see ban_key()). */
 static int
@@ -306,12 +414,21 @@ ban_insert(struct ban_table *bt, const struct sockaddr *sa, int unit,
 	uint64_t	 expiry;
 	size_t		 b, pos;
 	uint8_t		 pl;
-	int		 rv;
+	int		 rv, covered;
 
 	if ((rv = ban_key(bt, sa, unit, plen, &k, &pl)) != 0)
 		return rv;
 	expiry = ttl_ms > UINT64_MAX - now_ms ? UINT64_MAX : now_ms + ttl_ms;
-	b = ban_probe(bt, &k, pl);
+	/*
+	 * With aggregation, a unit ban that a wider one lasting as long
+	 * covers adds nothing (below): past the threshold, one network's
+	 * bans cost no entry more.
+	 */
+	covered = unit && bt->agg_min != 0 && pl > 0 &&
+	    ban_left(bt, sa, pl - 1u, now_ms) >= ttl_ms;
+	b = ban_probe(bt, &k, pl);	/* after ban_left(): it drops expired ones */
+	if (bt->idx[b] == 0 && covered)
+		return 0;
 	if (bt->idx[b] != 0) {
 		pos = bt->idx[b] - 1;
 		if (bt->ent[pos].expiry < expiry) {
@@ -342,7 +459,31 @@ ban_insert(struct ban_table *bt, const struct sockaddr *sa, int unit,
 	ban_count_plen(bt, e.len, e.plen, 1);
 	if (bt->hooks != NULL)
 		bt->hooks->set(bt->hooks_arg, k.addr, k.len, pl, expiry, 1);
-	return 0;
+	return ban_aggregate(bt, sa, &e, now_ms);
+}
+
+/*
+ * ban_aggregate() counts the new unit ban e (of sa) in its aggregate
+ * prefix, and bans the prefix when it holds agg_min of them, for the
+ * longest of their times.  Returns 1 when it did, else 0 (or -ENOMEM).
+ */
+static int
+ban_aggregate(struct ban_table *bt, const struct sockaddr *sa,
+    const struct ban_ent *e, uint64_t now_ms)
+{
+	struct ban_agg	*g = ban_agg_get(bt, e->addr, e->len, e->plen, 1);
+	int		 rv;
+
+	if (g == NULL)
+		return 0;	/* not counted: no aggregation, nothing worse */
+	g->n++;
+	if (e->expiry > g->expiry)
+		g->expiry = e->expiry;
+	if (g->n < bt->agg_min || g->expiry <= now_ms)
+		return 0;
+	rv = ban_insert(bt, sa, 0, bt->agg_plen[BAN_FAM(e->len)], now_ms,
+	    g->expiry - now_ms);
+	return rv < 0 ? rv : 1;
 }
 
 int
@@ -359,8 +500,13 @@ ban_add(struct ban_table *bt, const struct sockaddr *sa, uint64_t now_ms,
 	return ban_insert(bt, sa, 1, 0, now_ms, ttl_ms);
 }
 
-uint64_t
-ban_check(struct ban_table *bt, const struct sockaddr *sa, uint64_t now_ms)
+/*
+ * ban_left() is ban_check() for the bans of sa's first maxplen bits or
+ * fewer.
+ */
+static uint64_t
+ban_left(struct ban_table *bt, const struct sockaddr *sa, unsigned maxplen,
+    uint64_t now_ms)
 {
 	struct addr_key	 k;
 	uint64_t	 bits, left = 0;
@@ -378,6 +524,8 @@ ban_check(struct ban_table *bt, const struct sockaddr *sa, uint64_t now_ms)
 			bit = 63 - (unsigned)__builtin_clzll(bits);
 			bits &= ~((uint64_t)1 << bit);
 			plen = (unsigned)w * 64 + bit;
+			if (plen > maxplen)
+				continue;
 			addr_key_make(sa, plen, plen, &k);
 			pos = (ssize_t)bt->idx[ban_probe(bt, &k,
 			    (uint8_t)plen)] - 1;
@@ -390,6 +538,12 @@ ban_check(struct ban_table *bt, const struct sockaddr *sa, uint64_t now_ms)
 		}
 	}
 	return left;
+}
+
+uint64_t
+ban_check(struct ban_table *bt, const struct sockaddr *sa, uint64_t now_ms)
+{
+	return ban_left(bt, sa, 128, now_ms);
 }
 
 int
@@ -739,7 +893,7 @@ ban_load_line(struct ban_table *bt, const char *line, int len, uint64_t now_ms,
 		return 0;
 	/* -EINVAL: a plen too long, e.g. ::ffff:192.0.2.0/120. */
 	rv = ban_add_prefix(bt, sa, plen, now_ms, ttl);
-	return rv == 0 ? 1 : rv == -EAFNOSUPPORT ? -EINVAL : rv;
+	return rv >= 0 ? 1 : rv == -EAFNOSUPPORT ? -EINVAL : rv;
 }
 
 long

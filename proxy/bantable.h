@@ -51,9 +51,21 @@ struct ban_hooks {
 void ban_set_hooks(struct ban_table *bt, const struct ban_hooks *h, void *arg);
 
 /*
+ * ban_set_aggregate() turns aggregation on (n > 0) before the first ban:
+ * when n unit bans fall in one wider prefix (IPv4 /24 over /25../32 units;
+ * IPv6 /64 over /65../128 units, /48 over /49../64), that prefix is banned
+ * for the longest of their times, and from then on a unit ban (ban_add())
+ * that a wider one lasting as long covers adds no entry.
+ * ban_aggregate_plen() is that prefix for family (0: none).
+ */
+void ban_set_aggregate(struct ban_table *bt, unsigned n);
+unsigned ban_aggregate_plen(const struct ban_table *bt, int family);
+
+/*
  * ban_add() bans sa's prefix (the table's unit) until now_ms + ttl_ms (an
  * existing ban is extended, never shortened): ban_add_prefix() with
- * prefix_v4 or prefix_v6.  Returns 0, or -ENOMEM / -EAFNOSUPPORT.
+ * prefix_v4 or prefix_v6.  Returns 0, 1 (aggregated, see below), or
+ * -ENOMEM / -EAFNOSUPPORT.
  */
 int ban_add(struct ban_table *bt, const struct sockaddr *sa, uint64_t now_ms, uint64_t ttl_ms);
 
@@ -65,8 +77,9 @@ int ban_add(struct ban_table *bt, const struct sockaddr *sa, uint64_t now_ms, ui
  * the table's unit).  An existing ban of that same prefix is extended,
  * never shortened; bans of other lengths are separate entries.  When the
  * table is full, expired entries go first, then the one closest to expiry.
- * Returns 0, -EINVAL (plen too long for the family), -ENOMEM or
- * -EAFNOSUPPORT.
+ * Returns 0,
+ * 1 when the ban made its aggregate prefix banned (ban_set_aggregate()),
+ * -EINVAL (plen too long for the family), -ENOMEM or -EAFNOSUPPORT.
  */
 int ban_add_prefix(struct ban_table *bt, const struct sockaddr *sa, unsigned plen, uint64_t now_ms, uint64_t ttl_ms);
 

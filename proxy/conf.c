@@ -159,6 +159,7 @@ static const struct conf_key conf_keys[] = {
 	KEY_NUM(ban_table_size, CONF_T_NUMBER, "100000", "1", "10000000"),
 	KEY_NUM(ban_prefix_v4, CONF_T_NUMBER, "32", "1", "32"),
 	KEY_NUM(ban_prefix_v6, CONF_T_NUMBER, "64", "1", "128"),
+	KEY_NUM(ban_aggregate, CONF_T_NUMBER, "16", "0", "100000"),
 	{ "kernel_drop", CONF_T_CHOICE, OFF(kernel_drop), OFF(kernel_drop_line),
 	    "auto", NULL, NULL, conf_kernel_drops },
 	KEY_PATH(ban_log, "stderr"),

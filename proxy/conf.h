@@ -100,6 +100,7 @@ struct conf {
 	uint32_t ban_table_size;	/* banned addresses kept at most */
 	uint32_t ban_prefix_v4;		/* a ban covers the client's /N (IPv4) */
 	uint32_t ban_prefix_v6;		/* the same for IPv6 */
+	uint32_t ban_aggregate;		/* unit bans making a prefix; 0: off */
 	int	 kernel_drop;		/* CONF_KDROP_* */
 	int	 kernel_drop_line;	/* where it was set, 0: default */
 	char	*ban_log;		/* owned; "stderr", "off" or a file path */

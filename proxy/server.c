@@ -7,6 +7,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sched.h>
 #include <signal.h>
@@ -788,6 +789,22 @@ worker_free(struct worker *w)
 
 /* ---- bans ------------------------------------------------------------------ */
 
+/* server_log_aggregate() says that sa's ban made its whole prefix banned. */
+static void
+server_log_aggregate(const struct sockaddr *sa)
+{
+	char		 a[INET6_ADDRSTRLEN] = "?";
+	const void	*p = sa->sa_family == AF_INET6 ?
+	    (const void *)&((const struct sockaddr_in6 *)sa)->sin6_addr :
+	    (const void *)&((const struct sockaddr_in *)sa)->sin_addr;
+
+	inet_ntop(sa->sa_family, p, a, sizeof(a));
+	log_info("ban: %u addresses of %s's /%u banned: the whole /%u is",
+	    srv.ban_aggregate, a,
+	    ban_aggregate_plen(srv.bans, sa->sa_family),
+	    ban_aggregate_plen(srv.bans, sa->sa_family));
+}
+
 /*
  * server_ban_here() bans in this instance's table and tears down live
  * connections (except, of the calling worker, is left to its caller).
@@ -805,6 +822,8 @@ server_ban_here(const struct sockaddr *sa, unsigned plen, uint64_t ttl_ms,
 	pthread_mutex_unlock(&srv.lock);
 	if (rc < 0)
 		return rc;
+	if (rc == 1)
+		server_log_aggregate(sa);
 	for (i = 0; i < srv.nworkers; i++) {
 		if (&srv.workers[i] == wk)
 			worker_sweep(wk, except);
@@ -1202,6 +1221,7 @@ server_reload_warn(const struct conf *o, const struct conf *n)
 		{ "ban_table_size", offsetof(struct conf, ban_table_size) },
 		{ "ban_prefix_v4", offsetof(struct conf, ban_prefix_v4) },
 		{ "ban_prefix_v6", offsetof(struct conf, ban_prefix_v6) },
+		{ "ban_aggregate", offsetof(struct conf, ban_aggregate) },
 		{ "client_table_size", offsetof(struct conf, client_table_size) },
 		{ "kernel_drop", offsetof(struct conf, kernel_drop) },
 	};
@@ -1443,9 +1463,11 @@ server_init(struct conf *conf, SSL_CTX *ssl_ctx)
 	}
 	srv.nworkers = conf->workers ? conf->workers : server_ncpus();
 	srv.ban_table_size = conf->ban_table_size;
+	srv.ban_aggregate = conf->ban_aggregate;
 	if ((srv.workers = calloc(srv.nworkers, sizeof(*srv.workers))) == NULL ||
 	    (srv.bans = ban_new(conf->ban_table_size, conf->ban_prefix_v4,
 	    conf->ban_prefix_v6)) == NULL ||
+	    (ban_set_aggregate(srv.bans, conf->ban_aggregate), 0) ||
 	    (srv.clients = clients_new(conf->client_table_size,
 	    conf->ban_prefix_v4, conf->ban_prefix_v6)) == NULL) {
 		log_err("out of memory");

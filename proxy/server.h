@@ -112,6 +112,7 @@ struct server {
 	struct ban_table	*bans;		/* owned: banned client addresses */
 	struct kdrop		*kdrop;		/* owned: their kernel mirror; NULL: off */
 	uint32_t		 ban_table_size;	/* its size, set at start */
+	uint32_t		 ban_aggregate;	/* its ban_aggregate, set at start */
 	struct client_table	*clients;	/* owned: per client address rates */
 	int			 ban_log_fd;	/* owned unless stderr; -1: off */
 	int			 access_log_fd;	/* owned unless stderr; -1: off */

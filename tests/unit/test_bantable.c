@@ -1204,6 +1204,103 @@ START_TEST(test_hooks)
 }
 END_TEST
 
+/*
+ * ban_set_aggregate(): 16 unit bans in one /24 (IPv4) or /48 (IPv6 /64
+ * units) ban the prefix for the longest of their times; then a unit ban it
+ * covers adds no entry, so one network cannot push the others out.
+ */
+START_TEST(test_aggregate)
+{
+	struct ban_table	*bt = ban_new(1000, 32, 64);
+	struct sockaddr_storage	 ss;
+	char			 a[64];
+	size_t			 n;
+	int			 i;
+
+	ban_set_aggregate(bt, 16);
+	ck_assert_uint_eq(ban_aggregate_plen(bt, AF_INET), 24);
+	ck_assert_uint_eq(ban_aggregate_plen(bt, AF_INET6), 48);
+	for (i = 1; i <= 15; i++) {
+		snprintf(a, sizeof(a), "192.0.2.%d", i);
+		ck_assert_int_eq(ban_add(bt, addr(&ss, a), 1000, 60000 + i), 0);
+	}
+	ck_assert_uint_eq(ban_check(bt, addr(&ss, "192.0.2.200"), 1000), 0);
+	/* The 16th: the /24, for the longest of them. */
+	ck_assert_int_eq(ban_add(bt, addr(&ss, "192.0.2.16"), 1000, 30000), 1);
+	ck_assert_uint_eq(ban_count(bt), 17);
+	ck_assert_uint_eq(ban_check(bt, addr(&ss, "192.0.2.200"), 1000), 60015);
+	ck_assert_uint_eq(ban_check(bt, addr(&ss, "192.0.3.1"), 1000), 0);
+	/* Covered now: no entry more; a longer one extends the /24. */
+	ck_assert_int_eq(ban_add(bt, addr(&ss, "192.0.2.100"), 1000, 60000), 0);
+	ck_assert_uint_eq(ban_count(bt), 17);
+	ck_assert_int_eq(ban_add(bt, addr(&ss, "192.0.2.101"), 1000, 90000), 1);
+	ck_assert_uint_eq(ban_count(bt), 18);
+	ck_assert_uint_eq(ban_check(bt, addr(&ss, "192.0.2.250"), 1000), 90000);
+	/* Prefix bans are the admin's: always their own entry. */
+	ck_assert_int_eq(ban_add_prefix(bt, addr(&ss, "192.0.2.128"), 25, 1000,
+	    1000), 0);
+	ck_assert_uint_eq(ban_count(bt), 19);
+	/* IPv6: 16 /64s of one /48. */
+	for (i = 0; i < 16; i++) {
+		snprintf(a, sizeof(a), "2001:db8:1:%x::1", i);
+		ck_assert_int_eq(ban_add(bt, addr(&ss, a), 1000, 60000),
+		    i == 15);
+	}
+	ck_assert_uint_gt(ban_check(bt, addr(&ss, "2001:db8:1:ffff::9"), 1000), 0);
+	ck_assert_uint_eq(ban_check(bt, addr(&ss, "2001:db8:2::1"), 1000), 0);
+	/* Expiry drops the counts with the bans: a fresh start. */
+	n = ban_count(bt);
+	ck_assert_uint_eq(ban_expire(bt, 100000), n);
+	ck_assert_uint_eq(ban_count(bt), 0);
+	for (i = 1; i <= 15; i++) {
+		snprintf(a, sizeof(a), "192.0.2.%d", i);
+		ck_assert_int_eq(ban_add(bt, addr(&ss, a), 100000, 1000), 0);
+	}
+	ck_assert_uint_eq(ban_check(bt, addr(&ss, "192.0.2.200"), 100000), 0);
+	ban_free(bt);
+
+	/* Off: 16 bans are 16 bans. */
+	bt = ban_new(1000, 32, 64);
+	for (i = 1; i <= 16; i++) {
+		snprintf(a, sizeof(a), "192.0.2.%d", i);
+		ck_assert_int_eq(ban_add(bt, addr(&ss, a), 1000, 60000), 0);
+	}
+	ck_assert_uint_eq(ban_check(bt, addr(&ss, "192.0.2.200"), 1000), 0);
+	ban_free(bt);
+}
+END_TEST
+
+/*
+ * A network that gets thousands of its addresses banned (short ttls, in a
+ * full table) cannot evict the other bans: past 16 its bans add nothing.
+ */
+START_TEST(test_aggregate_flush)
+{
+	struct ban_table	*bt = ban_new(200, 32, 64);
+	struct sockaddr_storage	 ss;
+	char			 a[64];
+	int			 i;
+
+	ban_set_aggregate(bt, 16);
+	for (i = 0; i < 100; i++) {
+		snprintf(a, sizeof(a), "198.51.%d.7", i);
+		ck_assert_int_ge(ban_add(bt, addr(&ss, a), 1000, 3600000), 0);
+	}
+	for (i = 0; i < 10000; i++) {
+		snprintf(a, sizeof(a), "2001:db8:1:%x::1", i);
+		ck_assert_int_ge(ban_add(bt, addr(&ss, a), 1000, 60000), 0);
+	}
+	ck_assert_uint_le(ban_count(bt), 100 + 16 + 1);
+	for (i = 0; i < 100; i++) {
+		snprintf(a, sizeof(a), "198.51.%d.7", i);
+		ck_assert_uint_gt(ban_check(bt, addr(&ss, a), 2000), 0);
+	}
+	ck_assert_uint_gt(ban_check(bt, addr(&ss, "2001:db8:1::1"), 2000), 0);
+	ban_free(bt);
+}
+END_TEST
+
+
 static Suite *
 bantable_suite(void)
 {
@@ -1230,6 +1327,8 @@ bantable_suite(void)
 	tcase_add_test(tc, test_save_load);
 	tcase_add_test(tc, test_load_errors);
 	tcase_add_test(tc, test_hooks);
+	tcase_add_test(tc, test_aggregate);
+	tcase_add_test(tc, test_aggregate_flush);
 	suite_add_tcase(s, tc);
 	return s;
 }
