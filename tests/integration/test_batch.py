@@ -12,6 +12,8 @@ import json
 import os
 import time
 
+import h2.events
+
 from harness import H2guard, RawClient, Upstream, check, tmpdir
 
 banlog = os.path.join(tmpdir(), "ban.log")
@@ -74,11 +76,11 @@ class Sizer:
         self.tls = False
 
 
-def pad_for(h2, size):
+def pad_for(is_h2, size):
     """The pad per request that makes a batch about size bytes."""
     if size == 0:
         return 0
-    n = len(h2_batch(Sizer(), paths("last"), 1000)) if h2 else len(h1_batch(paths("last"), 1000))
+    n = len(h2_batch(Sizer(), paths("last"), 1000)) if is_h2 else len(h1_batch(paths("last"), 1000))
     return int(1000 * size / n)
 
 
@@ -89,14 +91,14 @@ def bans():
 
 leaks = []
 for proto in ("h2c", "h2 TLS", "http/1.1", "http/1.1 TLS"):
-    tls, h2 = proto.endswith("TLS"), proto.startswith("h2")
+    tls, is_h2 = proto.endswith("TLS"), proto.startswith("h2")
     for size in SIZES:
-        n = pad_for(h2, size)
+        n = pad_for(is_h2, size)
         for where in WHERE:
             for rep in range(REPEAT):
                 up.count(reset=True)
-                c = RawClient(g.tls_port if tls else g.port, tls=tls, h2=h2, source="127.0.0.3")
-                data = h2_batch(c, paths(where), n) if h2 else h1_batch(paths(where), n)
+                c = RawClient(g.tls_port if tls else g.port, tls=tls, h2=is_h2, source="127.0.0.3")
+                data = h2_batch(c, paths(where), n) if is_h2 else h1_batch(paths(where), n)
                 c.send_raw_tcp(data)
                 got, how = c.recv_raw()
                 c.close()
@@ -116,14 +118,13 @@ check(len(b) == len(leaks) and all(e["upstream_cancelled"] == 0 and e["siblings_
 # The same batches, nothing banned: every request answered, in one read
 # loop or many.
 for proto in ("h2c", "h2 TLS", "http/1.1", "http/1.1 TLS"):
-    tls, h2 = proto.endswith("TLS"), proto.startswith("h2")
+    tls, is_h2 = proto.endswith("TLS"), proto.startswith("h2")
     for size in SIZES:
-        n = pad_for(h2, size)
+        n = pad_for(is_h2, size)
         up.count(reset=True)
-        c = RawClient(g.tls_port if tls else g.port, tls=tls, h2=h2)
+        c = RawClient(g.tls_port if tls else g.port, tls=tls, h2=is_h2)
         ps = ["/ok/%d" % i for i in range(SIBLINGS)]
-        if h2:
-            import h2.events
+        if is_h2:
             c.send_raw_tcp(h2_batch(c, ps, n))
             ended = 0
             deadline = time.time() + 20

@@ -33,7 +33,7 @@ for cmd in (["ip", "link", "set", "lo", "up"],
         print("SKIP: %s failed: no network namespace here" % " ".join(cmd))
         sys.exit(77)
 
-from harness import H2guard, Upstream, check  # noqa: E402
+from harness import H2guard, Upstream, check, metrics, read_all  # noqa: E402
 
 A1, A2, B, C = "2001:db8:1::1", "2001:db8:1::2", "2001:db8:2::1", "2001:db8:3::1"
 up = Upstream()
@@ -47,12 +47,7 @@ def get(g, src, path="/x"):
     try:
         s.connect(("::1", g.port6))
         s.sendall(("GET %s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n" % path).encode())
-        d = b""
-        while True:
-            x = s.recv(4096)
-            if not x:
-                break
-            d += x
+        d = read_all(s)
     except ConnectionResetError:
         return "", "reset"
     finally:
@@ -91,7 +86,6 @@ check(get(g, B) == ("", "reset"), "table: %s is still banned after 100 /64s of o
 check(get(g, ATK[0]) == ("", "reset"), "table: the attacker's first /64 is still banned")
 check(get(g, "2001:db8:1::1") == ("", "reset"), "table: a /64 of that /48 never seen is banned too")
 check(get(g, C)[0] == "HTTP/1.1 200 OK", "table: another network is served")
-from harness import metrics  # noqa: E402
 n = metrics(g).get("h2guard_ban_table_entries")
 check(n is not None and n <= 1 + 16 + 1, "table: %s entries (B, 16 /64s and their /48)" % n)
 check("addresses of 2001:db8:1:f::1's /48 banned: the whole /48 is" in g.log(), "table: the aggregation is logged")

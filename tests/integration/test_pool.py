@@ -22,10 +22,9 @@ import socket
 import threading
 import time
 
-import h2.events
 import h2.settings
 
-from harness import H2guard, RawClient, Upstream, check, log, metrics, tmpdir, wait_for
+from harness import H2guard, RawClient, Upstream, check, log, metrics, read_all, tmpdir, wait_for
 
 up = Upstream()
 STREAMS = 64
@@ -81,12 +80,7 @@ def legit_get(g):
     s = socket.create_connection(("127.0.0.1", g.port), timeout=10)
     try:
         s.sendall(b"GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
-        d = b""
-        while True:
-            x = s.recv(4096)
-            if not x:
-                break
-            d += x
+        d = read_all(s)
     except OSError:
         d = b""
     s.close()

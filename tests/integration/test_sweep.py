@@ -18,7 +18,7 @@ import socket
 import threading
 import time
 
-from harness import H2guard, RawClient, Upstream, admin, check, wait_for
+from harness import H2guard, RawClient, Upstream, admin, check, read_all, wait_for
 
 ROUNDS = 4
 CONNS = 40
@@ -35,15 +35,11 @@ def h1(src, port, path):
 
 
 def read_to_end(s):
-    d = b""
+    """What s gets until EOF or reset (b"" for a reset), then closed."""
     try:
-        while True:
-            x = s.recv(65536)
-            if not x:
-                break
-            d += x
+        d = read_all(s)
     except OSError:
-        pass
+        d = b""
     s.close()
     return d
 
