@@ -811,7 +811,7 @@ static int
 h1_parse(struct h1_conn *h)
 {
 	struct evbuffer	*in = bufferevent_get_input(h->conn->bev);
-	size_t		 have = evbuffer_get_length(in);
+	size_t		 have = evbuffer_get_length(in);	/* 0: not a read */
 	struct h1_req	*r;
 	enum http_errno	 err;
 	int		 got = 0;
@@ -881,7 +881,7 @@ h1_parse(struct h1_conn *h)
 	    h->batch_bytes < CONN_BATCH_BYTES &&
 	    h->batch_reqs < CONN_BATCH_FRAMES && h1_undispatched(h) &&
 	    ((h->cur != NULL && !(h->cur->flags & R_F_HEAD_DONE)) ||
-	    conn_more_input(h->conn, have));
+	    conn_more_input(h->conn, have > 0 ? have : CONN_READ_MAX));
 	if (!h->held)
 		h1_batch_end(h);
 	if (h->stalled)

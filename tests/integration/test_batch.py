@@ -115,6 +115,53 @@ check(len(b) == len(leaks) and all(e["upstream_cancelled"] == 0 and e["siblings_
                                    for e in b) and sum(e["siblings_dropped"] == SIBLINGS for e in b) >= len(b) // 2,
       "one ban line per batch, its siblings dropped (all 100 when it came last), no upstream request to cancel")
 
+# The answer to an earlier request arriving while a batch is being read (its
+# bytes come in many reads) does not end the batch.
+for proto in ("h2c", "http/1.1", "http/1.1 TLS"):
+    tls, is_h2 = proto.endswith("TLS"), proto.startswith("h2")
+    for rep in range(5):
+        c = RawClient(g.tls_port if tls else g.port, tls=tls, h2=is_h2, source="127.0.0.4")
+        first = h2_batch(c, ["/first"], 0) if is_h2 else h1_batch(["/first"], 0)
+        data = h2_batch(c, paths("last"), pad_for(is_h2, 240000)) if is_h2 else \
+            h1_batch(paths("last"), pad_for(is_h2, 240000))
+        up.count(reset=True)
+        c.send_raw_tcp(first)
+        time.sleep(0.002 * rep)
+        c.send_raw_tcp(data)
+        c.recv_raw()
+        c.close()
+        time.sleep(0.05)
+        leaked = up.count()
+        leaks.append(max(0, leaked - 1))
+        check(leaked <= 1, "%s: a request, %d ms, then 100+1 in one write of %d bytes: %d siblings forwarded"
+              % (proto, 2 * rep, len(data), max(0, leaked - 1)))
+
+# The same with HTTP/1.1 requests of exactly 4096 bytes, libevent's read:
+# every read ends between two requests, and the answer to a slow request
+# sent just before comes in while the batch is read.
+def h1_aligned(ps):
+    out = b""
+    for i, p in enumerate(ps):
+        head = "GET %s HTTP/1.1\r\nHost: a\r\nX-Pad: " % p
+        out += (head + "x" * (4096 - len(head) - 4) + "\r\n\r\n").encode()
+    return out
+
+
+for rep in range(8):
+    c = RawClient(g.port, h2=False, source="127.0.0.5")
+    data = h1_aligned(["/ok/%d" % i for i in range(60)] + ["/wp-login.php"])
+    up.count(reset=True)
+    c.send_raw_tcp(b"GET /slow/%d HTTP/1.1\r\nHost: a\r\n\r\n" % (1 + rep))
+    time.sleep(0.001)
+    c.send_raw_tcp(data)
+    c.recv_raw()
+    c.close()
+    time.sleep(0.05)
+    leaked = up.count()
+    leaks.append(max(0, leaked - 1))
+    check(leaked <= 1, "http/1.1, 4096-byte requests, an answer coming in %d ms into the batch: %d siblings "
+          "forwarded" % (1 + rep, max(0, leaked - 1)))
+
 # The same batches, nothing banned: every request answered, in one read
 # loop or many.
 for proto in ("h2c", "h2 TLS", "http/1.1", "http/1.1 TLS"):
