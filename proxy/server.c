@@ -797,12 +797,15 @@ server_log_aggregate(const struct sockaddr *sa)
 	const void	*p = sa->sa_family == AF_INET6 ?
 	    (const void *)&((const struct sockaddr_in6 *)sa)->sin6_addr :
 	    (const void *)&((const struct sockaddr_in *)sa)->sin_addr;
+	unsigned	 plen;
 
 	inet_ntop(sa->sa_family, p, a, sizeof(a));
+	/* An IPv4-mapped IPv6 address counts as IPv4 (bantable.h). */
+	plen = ban_aggregate_plen(srv.bans, sa->sa_family == AF_INET6 &&
+	    !IN6_IS_ADDR_V4MAPPED((const struct in6_addr *)p) ? AF_INET6 :
+	    AF_INET);
 	log_info("ban: %u addresses of %s's /%u banned: the whole /%u is",
-	    srv.ban_aggregate, a,
-	    ban_aggregate_plen(srv.bans, sa->sa_family),
-	    ban_aggregate_plen(srv.bans, sa->sa_family));
+	    srv.ban_aggregate, a, plen, plen);
 }
 
 /*

@@ -64,7 +64,6 @@ struct ups_server {
 	LIST_HEAD(, ups_tenant)	*tenants;	/* owned [UPS_TENANT_BUCKETS] */
 	struct ups_tenant	 anon;		/* all requests when no share */
 	TAILQ_HEAD(, ups_tenant) ready;		/* borrowed: next to get one */
-	uint32_t		 nwaiting;	/* requests queued for a connection */
 	uint32_t		 nidle;
 	uint32_t		 nconns;	/* open: active, connecting and idle */
 	struct event		 wake_ev;	/* opens connections for waiters */
@@ -297,7 +296,6 @@ ur_wait(struct ups_req *ur)
 {
 	ur->flags |= UR_F_WAITING;
 	TAILQ_INSERT_TAIL(&ur->tenant->waiting, ur, wlink);
-	ur->srv->nwaiting++;
 	tenant_update(ur->srv, ur->tenant);
 	ur->fail_status = 504;
 	event_add(&ur->fail_ev, &ur->pool->response_tv);
@@ -309,7 +307,6 @@ ur_unwait(struct ups_req *ur)
 {
 	TAILQ_REMOVE(&ur->tenant->waiting, ur, wlink);
 	ur->flags &= ~UR_F_WAITING;
-	ur->srv->nwaiting--;
 	tenant_update(ur->srv, ur->tenant);
 }
 
