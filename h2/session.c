@@ -59,6 +59,16 @@
 #define ST_F_DISPATCHED	0x100	/* handed to the upstream */
 #define ST_F_OUR_RST	0x200	/* h2guard reset it (not a client error) */
 #define ST_F_BAD	0x400	/* malformed (canon_request()): answer 400 */
+#define ST_F_REFUSE	0x800	/* over the heads a connection may hold */
+
+/*
+ * The request heads a connection's streams hold at once, decoded, at most:
+ * HPACK lets 150 KB on the wire stand for 7.5 MB of fields (128 streams of
+ * one 4 KB field referenced 15 times).  A stream whose head does not fit
+ * is refused (REFUSED_STREAM: the client may send it again).
+ */
+#define H2S_HEADS_MAX(conf) ((conf)->max_header_list_size * 2 > (1u << 20) ? \
+	(size_t)(conf)->max_header_list_size * 2 : (size_t)1 << 20)
 
 /* The per-connection rate limits, indexed by their enum limit_id. */
 #define H2S_NRATES	(LIM_INVALID_HEADER_RATE + 1)
@@ -79,6 +89,7 @@ struct h2s_stream {
 	uint64_t		 bytes_in;	/* request body bytes received */
 	uint64_t		 bytes_out;	/* response body bytes sent */
 	uint64_t		 start_us;	/* its head began */
+	size_t			 head_bytes;	/* of its head, in s->heads_held */
 };
 
 enum h2s_timer {
@@ -109,6 +120,7 @@ struct h2s_session {
 	uint64_t			 idle_since;	/* ms, while listed */
 	uint32_t			 streams_total;	/* streams opened */
 	size_t				 resp_buffered;	/* response bytes held, all streams */
+	size_t				 heads_held;	/* request heads, decoded, all streams */
 	/* The header block being received (HEADERS and its CONTINUATIONs). */
 	int				 in_block;	/* not complete yet */
 	int				 block_new;	/* one began in this read */
@@ -181,6 +193,7 @@ h2s_stream_free(struct h2s_stream *st)
 	TAILQ_REMOVE(&s->streams, st, link);
 	s->nstreams--;
 	s->resp_buffered -= evbuffer_get_length(st->resp_body);
+	s->heads_held -= st->head_bytes;
 	ups_req_free(st->ureq);
 	http_req_clear(&st->req);
 	evbuffer_free(st->req_body);
@@ -738,8 +751,12 @@ h2s_on_header(nghttp2_session *ng, const nghttp2_frame *frame,
 	r = &st->req;
 	if (r->headers.bytes + nlen + vlen + 32 > s->conn->conf->max_header_list_size)
 		st->flags |= ST_F_TOO_LARGE;
-	if (st->flags & ST_F_TOO_LARGE)
+	if (s->heads_held + nlen + vlen + 32 > H2S_HEADS_MAX(s->conn->conf))
+		st->flags |= ST_F_REFUSE;
+	if (st->flags & (ST_F_TOO_LARGE | ST_F_REFUSE))
 		return 0;
+	st->head_bytes += nlen + vlen + 32;
+	s->heads_held += nlen + vlen + 32;
 	if (nlen > 0 && name[0] == ':') {
 		if (nlen == 7 && memcmp(name, ":method", 7) == 0)
 			return h2s_set_pseudo(&r->method, value, vlen);
@@ -790,6 +807,11 @@ h2s_on_frame_recv(nghttp2_session *ng, const nghttp2_frame *frame,
 		int		 rc = 0;
 
 		s->seen_request = 1;
+		if (st->flags & ST_F_REFUSE) {
+			/* Never judged: nothing of it was kept, nothing is sent. */
+			h2s_rst(st, NGHTTP2_REFUSED_STREAM);
+			return 0;
+		}
 		/* CONNECT (no :path, no :scheme) is answered 405 at dispatch. */
 		if (r->method != NULL && strcmp(r->method, "CONNECT") != 0)
 			rc = guard_canon(s->conn, r, 0);
@@ -1203,8 +1225,10 @@ h2s_flush(struct h2s_session *s)
  * h2s_update_timer() arms the one client timeout for what the connection
  * waits on, in this order: the client taking our output (send_timeout: slow
  * read, zero window; see conn.h), the end of a header block or of a batch
- * (header_timeout from its start: slowloris), request body bytes (body_read_timeout from
- * the last DATA), a request (first request or keep-alive).  Waiting on the
+ * (header_timeout from its start: slowloris; a batch comes first, as
+ * nothing is written while it is held), request body bytes
+ * (body_read_timeout from the last DATA), a request (first request or
+ * keep-alive).  Waiting on the
  * upstream has its own timeouts.
  */
 static void
@@ -1216,10 +1240,14 @@ h2s_update_timer(struct h2s_session *s)
 	enum h2s_timer		 t = H2S_T_NONE;
 	int			 rearm = 0;
 
-	if (s->resp_buffered > 0 || evbuffer_get_length(out) >= H2S_OUT_LOW) {
-		t = H2S_T_SEND;
-	} else if (s->in_block || s->held) {
+	if (s->held) {
 		/* A batch waits for the rest of it like a header block. */
+		t = H2S_T_HEADER;
+		rearm = s->block_new;
+	} else if (s->resp_buffered > 0 ||
+	    evbuffer_get_length(out) >= H2S_OUT_LOW) {
+		t = H2S_T_SEND;
+	} else if (s->in_block) {
 		t = H2S_T_HEADER;
 		rearm = s->block_new;
 	} else if (s->nstreams == 0) {
@@ -1330,6 +1358,8 @@ h2s_mid_frame(const struct h2s_session *s)
 static int
 h2s_batch_end(struct h2s_session *s)
 {
+	if (s->held)
+		bufferevent_enable(s->conn->bev, EV_WRITE);
 	s->held = 0;
 	s->batch_bytes = 0;
 	s->batch_frames = 0;
@@ -1386,11 +1416,14 @@ h2s_on_read(struct h2s_session *s)
 	 * is in the middle of a frame, read and judge the rest before any
 	 * stream of it goes upstream.
 	 */
-	s->held = !TAILQ_EMPTY(&s->pending) &&
-	    s->batch_bytes < CONN_BATCH_BYTES &&
+	if (!TAILQ_EMPTY(&s->pending) && s->batch_bytes < CONN_BATCH_BYTES &&
 	    s->batch_frames < CONN_BATCH_FRAMES &&
-	    (h2s_mid_frame(s) || conn_more_input(s->conn, have));
-	if (!s->held && h2s_batch_end(s) < 0)
+	    (h2s_mid_frame(s) || conn_more_input(s->conn, have))) {
+		/* Not a byte out either (SETTINGS ack, PING ack...) meanwhile. */
+		if (!s->held)
+			bufferevent_disable(s->conn->bev, EV_WRITE);
+		s->held = 1;
+	} else if (h2s_batch_end(s) < 0)
 		return -1;
 	h2s_update_timer(s);
 	return 0;

@@ -716,10 +716,10 @@ h1_update_timer(struct h1_conn *h, int got_bytes)
 
 	if (h->lingering)
 		return;		/* h1_linger() set the timeout */
-	if (evbuffer_get_length(out) >= H1_OUT_LOW)
+	if (h->held)
+		t = H1_T_HEAD;	/* the rest of a batch (nothing is written) */
+	else if (evbuffer_get_length(out) >= H1_OUT_LOW)
 		t = H1_T_SEND;
-	else if (h->held)
-		t = H1_T_HEAD;	/* the rest of a batch: like a head */
 	else if (h->full || h->stalled)
 		t = H1_T_NONE;
 	else if (h->cur != NULL && !(h->cur->flags & R_F_HEAD_DONE))
@@ -797,6 +797,8 @@ h1_undispatched(const struct h1_conn *h)
 static void
 h1_batch_end(struct h1_conn *h)
 {
+	if (h->held)
+		bufferevent_enable(h->conn->bev, EV_WRITE);
 	h->held = 0;
 	h->batch_bytes = 0;
 	h->batch_reqs = 0;
@@ -877,12 +879,15 @@ h1_parse(struct h1_conn *h)
 	 * read is the batch (conn.h): while the client has sent more, read
 	 * and judge it before any request of it is dispatched.
 	 */
-	h->held = !h->stalled && !h->closing &&
-	    h->batch_bytes < CONN_BATCH_BYTES &&
+	if (!h->stalled && !h->closing && h->batch_bytes < CONN_BATCH_BYTES &&
 	    h->batch_reqs < CONN_BATCH_FRAMES && h1_undispatched(h) &&
 	    ((h->cur != NULL && !(h->cur->flags & R_F_HEAD_DONE)) ||
-	    conn_more_input(h->conn, have > 0 ? have : CONN_READ_MAX));
-	if (!h->held)
+	    conn_more_input(h->conn, have > 0 ? have : CONN_READ_MAX))) {
+		/* Not a byte out either (an answer, 100 Continue) meanwhile. */
+		if (!h->held)
+			bufferevent_disable(h->conn->bev, EV_WRITE);
+		h->held = 1;
+	} else
 		h1_batch_end(h);
 	if (h->stalled)
 		bufferevent_disable(h->conn->bev, EV_READ);

@@ -136,6 +136,45 @@ for proto in ("h2c", "http/1.1", "http/1.1 TLS"):
         check(leaked <= 1, "%s: a request, %d ms, then 100+1 in one write of %d bytes: %d siblings forwarded"
               % (proto, 2 * rep, len(data), max(0, leaked - 1)))
 
+# A whole connection in one write (preface, SETTINGS, a PING, 100 requests
+# and a banned one, over 4 KiB): not a byte back, not the SETTINGS ack nor
+# the PING ack of what came before the banned request.
+import socket  # noqa: E402
+import h2.config  # noqa: E402
+import h2.connection  # noqa: E402
+for size in (20000, 200000):
+    h = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True))
+    h.initiate_connection()
+    h.ping(b"12345678")
+
+    class Conn:
+        pass
+    cc = Conn()
+    cc.h2, cc.tls = h, False
+    data = h2_batch(cc, paths("last"), pad_for(True, size))
+    up.count(reset=True)
+    sk = socket.socket()
+    sk.bind(("127.0.0.6", 0))
+    sk.settimeout(5)
+    sk.connect(("127.0.0.1", g.port))
+    sk.sendall(data)
+    got, how = 0, "eof"
+    try:
+        while True:
+            d = sk.recv(65536)
+            if not d:
+                break
+            got += len(d)
+    except ConnectionResetError:
+        how = "reset"
+    sk.close()
+    time.sleep(0.05)
+    leaked = up.count()
+    leaks.append(leaked)
+    check(got == 0 and how == "reset" and leaked == 0,
+          "h2c: preface, SETTINGS, PING and 100+1 requests in one write of %d bytes: %d bytes back, %s, "
+          "%d forwarded" % (len(data), got, how, leaked))
+
 # The same with HTTP/1.1 requests of exactly 4096 bytes, libevent's read:
 # every read ends between two requests, and the answer to a slow request
 # sent just before comes in while the batch is read.

@@ -19,6 +19,7 @@ upstream at once).  Clients: 127.0.1.x and 127.0.2.x."""
 import socket
 import time
 
+import h2.events
 import h2.settings
 
 from harness import H2guard, RawClient, Upstream, check, log, metrics, sanitized
@@ -96,6 +97,45 @@ log("HTTP/2: %.0f KiB of RSS per connection" % per)
 check(SAN or per < 2.5 * 1024, "HTTP/2: RSS per connection under 2.5 MiB (%.0f KiB)" % per)
 check(buffered / N < 2.3 * 1024 * 1024, "HTTP/2: buffers per connection under 2.3 MiB (%d)" % (buffered // N))
 for c in h2c:
+    c.close()
+g.stop()
+
+# ---- HTTP/2 request heads that HPACK makes 400 times larger ---------------------------
+# One 3.9 KB field, indexed once, referenced 15 times a head: 60 KB decoded
+# for 15 bytes on the wire, 128 streams a connection, waiting on a slow
+# upstream.  A connection holds 1 MiB of heads at most; the streams beyond
+# are refused (REFUSED_STREAM), never forwarded.
+M = 20
+g = H2guard([up.addr], tls=False, admin=True, extra=EXTRA)
+base, _ = settle("before")
+big = ("x-big", "v" * 3900)
+hc = []
+for i in range(M):
+    c = RawClient(g.port, source="127.0.3.%d" % (i + 1), timeout=10)
+    for k in range(128):
+        sid = c.h2.get_next_available_stream_id()
+        c.h2.send_headers(sid, [(":method", "GET"), (":path", "/slow/8000"), (":scheme", "http"),
+                                (":authority", "a")] + [big] * 15, end_stream=True)
+    c.send(c.h2.data_to_send())
+    hc.append(c)
+time.sleep(2)
+rss = g.rss_kib()
+per = (rss - base) / M
+refused = 0
+for c in hc:
+    c.sock.settimeout(0.5)
+    try:
+        while True:
+            for ev in c.h2.receive_data(c.sock.recv(65536)):
+                if isinstance(ev, h2.events.StreamReset) and ev.error_code == 7:
+                    refused += 1
+    except (OSError, Exception):
+        pass
+log("HTTP/2, 60 KB heads from 15 bytes: %.0f KiB of RSS per connection, %d of %d streams refused"
+    % (per, refused, 128 * M))
+check(SAN or per < 4 * 1024, "HTTP/2 amplified heads: RSS per connection under 4 MiB (%.0f KiB)" % per)
+check(refused >= M * 100, "the streams whose heads do not fit are refused (%d)" % refused)
+for c in hc:
     c.close()
 g.stop()
 up.stop()
