@@ -60,6 +60,8 @@ static struct {
 	redisAsyncContext	*cmd;		/* NULL while disconnected */
 	redisAsyncContext	*sub;
 	int			 cmd_up, sub_up;	/* connected */
+	int			 subscribed;	/* SUBSCRIBE confirmed */
+	int			 scanned;	/* SCAN started since both were up */
 	int			 down_logged;
 	struct event		*retry_ev;	/* owned */
 	uint32_t		 backoff;	/* ms */
@@ -283,6 +285,8 @@ bs_apply(const char *key, size_t len, uint64_t ttl_ms)
 		bs.ops.remove((struct sockaddr *)&ss, plen);
 }
 
+static void bs_scan_if_ready(void);
+
 /* "+ ADDR/LEN TTL ORIGIN" or "- ADDR/LEN ORIGIN" from the channel. */
 static void
 bs_on_message(redisAsyncContext *ac, void *reply, void *arg)
@@ -294,8 +298,14 @@ bs_on_message(redisAsyncContext *ac, void *reply, void *arg)
 	int		 n;
 
 	if (r == NULL || r->type != REDIS_REPLY_ARRAY || r->elements != 3 ||
-	    r->element[0]->type != REDIS_REPLY_STRING ||
-	    strcmp(r->element[0]->str, "message") != 0)
+	    r->element[0]->type != REDIS_REPLY_STRING)
+		return;
+	if (strcmp(r->element[0]->str, "subscribe") == 0) {
+		bs.subscribed = 1;
+		bs_scan_if_ready();
+		return;
+	}
+	if (strcmp(r->element[0]->str, "message") != 0)
 		return;
 	p = r->element[2];
 	if (p->type != REDIS_REPLY_STRING || p->len >= sizeof(text))
@@ -385,7 +395,9 @@ bs_down(const redisAsyncContext *ac, const char *what)
 	} else if (ac == bs.sub) {
 		bs.sub = NULL;
 		bs.sub_up = 0;
+		bs.subscribed = 0;
 	}
+	bs.scanned = 0;
 	if (bs.stopping)
 		return;
 	if (!bs.down_logged) {
@@ -419,11 +431,25 @@ bs_on_connect(const redisAsyncContext *ac, int status)
 		bs.down_logged = 0;
 	}
 	if (ac == bs.cmd) {
-		/* Bans made elsewhere while we were away, then our queue. */
-		redisAsyncCommand(bs.cmd, bs_on_scan, NULL,
-		    "SCAN 0 MATCH %s* COUNT 1000", bs.keys);
-		bs_flush();
+		bs_flush();	/* our queue */
+		bs_scan_if_ready();
 	}
+}
+
+/*
+ * bs_scan_if_ready() loads the bans made elsewhere while we were away,
+ * once the command connection is up and the subscription confirmed: a ban
+ * stored before the SCAN is found by it, one published after is received,
+ * none falls between the two.
+ */
+static void
+bs_scan_if_ready(void)
+{
+	if (!bs.cmd_up || !bs.subscribed || bs.scanned || bs.cmd == NULL)
+		return;
+	bs.scanned = 1;
+	redisAsyncCommand(bs.cmd, bs_on_scan, NULL,
+	    "SCAN 0 MATCH %s* COUNT 1000", bs.keys);
 }
 
 static void
@@ -553,7 +579,7 @@ banshare_stop(void)
 	bs.retry_ev = bs.wake_ev = NULL;
 	bs.wake_fd = -1;
 	bs.nqueue = 0;
-	bs.on = bs.cmd_up = bs.sub_up = 0;
+	bs.on = bs.cmd_up = bs.sub_up = bs.subscribed = bs.scanned = 0;
 }
 
 void
