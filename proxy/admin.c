@@ -18,6 +18,7 @@
 #include <inttypes.h>
 #include <netinet/in.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -88,36 +89,6 @@ out_close:
 	return -1;
 }
 
-/* Appends s as a JSON string, quoted; 0 or -1. */
-static int
-json_str(struct evbuffer *b, const char *s)
-{
-	const unsigned char	*p;
-	const char		*esc;
-	char			 u[8];
-
-	if (evbuffer_add(b, "\"", 1) != 0)
-		return -1;
-	for (p = (const unsigned char *)s; *p != '\0'; p++) {
-		if (*p == '"')
-			esc = "\\\"";
-		else if (*p == '\\')
-			esc = "\\\\";
-		else if (*p < 0x20 || *p >= 0x7f) {
-			/* Bytes past ASCII too: the body stays valid UTF-8. */
-			snprintf(u, sizeof(u), "\\u%04x", *p);
-			esc = u;
-		} else {
-			if (evbuffer_add(b, p, 1) != 0)
-				return -1;
-			continue;
-		}
-		if (evbuffer_add(b, esc, strlen(esc)) != 0)
-			return -1;
-	}
-	return evbuffer_add(b, "\"", 1);
-}
-
 /* Sends code with body (may be NULL) as content type ctype. */
 static void
 admin_send(struct evhttp_request *req, int code, const char *ctype,
@@ -151,7 +122,8 @@ admin_send_done(struct evhttp_request *req, const char *key, const char *pfx,
 		admin_send_nomem(req);
 		return;
 	}
-	if (evbuffer_add_printf(b, "{\"%s\":", key) < 0 || json_str(b, pfx) ||
+	if (evbuffer_add_printf(b, "{\"%s\":", key) < 0 ||
+	    log_json_str(b, pfx, SIZE_MAX) != 0 ||
 	    evbuffer_add_printf(b, "%s}\n", tail) < 0)
 		admin_send_nomem(req);
 	else
@@ -177,7 +149,8 @@ admin_error(struct evhttp_request *req, int code, const char *fmt, ...)
 		admin_send_nomem(req);
 		return;
 	}
-	if (evbuffer_add_printf(b, "{\"error\":") < 0 || json_str(b, msg) != 0 ||
+	if (evbuffer_add_printf(b, "{\"error\":") < 0 ||
+	    log_json_str(b, msg, SIZE_MAX) != 0 ||
 	    evbuffer_add_printf(b, "}\n") < 0)
 		admin_send_nomem(req);
 	else
@@ -369,7 +342,7 @@ admin_list_one(void *arg, const struct sockaddr *sa, unsigned plen,
 	if (l->err != 0 || admin_fmt_prefix(sa, plen, pfx, sizeof(pfx)) != 0)
 		return;
 	if (evbuffer_add_printf(l->b, "%s{\"address\":", l->n ? "," : "") < 0 ||
-	    json_str(l->b, pfx) != 0 ||
+	    log_json_str(l->b, pfx, SIZE_MAX) != 0 ||
 	    evbuffer_add_printf(l->b, ",\"ttl_ms\":%" PRIu64 "}", left_ms) < 0)
 		l->err = -1;
 	l->n++;

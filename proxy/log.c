@@ -79,29 +79,30 @@ log_ssl_errors(int lvl, const char *what)
 	}
 }
 
-void
+int
 log_json_str(struct evbuffer *b, const char *s, size_t max)
 {
-	size_t i;
+	size_t	i;
+	int	rc = 0;
 
-	if (s == NULL) {
-		evbuffer_add(b, "null", 4);
-		return;
-	}
-	evbuffer_add(b, "\"", 1);
+	if (s == NULL)
+		return evbuffer_add(b, "null", 4);
+	rc |= evbuffer_add(b, "\"", 1);
 	for (i = 0; s[i] != '\0' && i < max; i++) {
 		unsigned char ch = (unsigned char)s[i];
 
+		/* Bytes past ASCII too: the text stays valid UTF-8. */
 		if (ch == '"' || ch == '\\')
-			evbuffer_add_printf(b, "\\%c", ch);
+			rc |= evbuffer_add_printf(b, "\\%c", ch) < 0;
 		else if (ch < 0x20 || ch >= 0x7f)
-			evbuffer_add_printf(b, "\\u%04x", ch);
+			rc |= evbuffer_add_printf(b, "\\u%04x", ch) < 0;
 		else
-			evbuffer_add(b, &s[i], 1);
+			rc |= evbuffer_add(b, &s[i], 1);
 	}
 	if (s[i] != '\0')
-		evbuffer_add(b, "...", 3);
-	evbuffer_add(b, "\"", 1);
+		rc |= evbuffer_add(b, "...", 3);
+	rc |= evbuffer_add(b, "\"", 1);
+	return rc ? -1 : 0;
 }
 
 void

@@ -35,9 +35,10 @@ struct evbuffer;
 
 /*
  * log_json_str() appends s to b as a JSON string, escaped (bytes outside
- * printable ASCII as \u00XX), cut at max bytes with "..."; NULL as null.
+ * printable ASCII as \u00XX), cut at max bytes with "..." (SIZE_MAX: never);
+ * NULL as null.  Returns 0, or -1 when out of memory.
  */
-void log_json_str(struct evbuffer *b, const char *s, size_t max);
+int log_json_str(struct evbuffer *b, const char *s, size_t max);
 
 /* log_json_time() appends the wall clock as a JSON string, UTC, in ms. */
 void log_json_time(struct evbuffer *b);
