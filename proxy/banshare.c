@@ -23,13 +23,78 @@
 
 #include <event2/buffer.h>
 #include <event2/event.h>
-#include <hiredis/hiredis.h>
-#include <hiredis/async.h>
-#include <hiredis/adapters/libevent.h>
 
 #include "proxy/banshare.h"
 #include "proxy/conf.h"
 #include "proxy/log.h"
+
+/* The h2guard_ban_share_* series, present whether sharing is on or not. */
+static void
+bs_metrics_print(struct evbuffer *out, int connected, size_t queued,
+    uint64_t sent, uint64_t received, uint64_t loaded, uint64_t dropped)
+{
+	evbuffer_add_printf(out,
+	    "# HELP h2guard_ban_share_connected 1 when connected to the "
+	    "ban_share Redis (both connections), else 0 (also when off).\n"
+	    "# TYPE h2guard_ban_share_connected gauge\n"
+	    "h2guard_ban_share_connected %d\n"
+	    "# HELP h2guard_ban_share_queued Ban updates waiting for Redis.\n"
+	    "# TYPE h2guard_ban_share_queued gauge\n"
+	    "h2guard_ban_share_queued %zu\n"
+	    "# HELP h2guard_ban_share_sent_total Ban updates published.\n"
+	    "# TYPE h2guard_ban_share_sent_total counter\n"
+	    "h2guard_ban_share_sent_total %" PRIu64 "\n"
+	    "# HELP h2guard_ban_share_received_total Ban updates of other "
+	    "instances applied.\n"
+	    "# TYPE h2guard_ban_share_received_total counter\n"
+	    "h2guard_ban_share_received_total %" PRIu64 "\n"
+	    "# HELP h2guard_ban_share_loaded_total Live bans loaded from "
+	    "Redis at (re)connection.\n"
+	    "# TYPE h2guard_ban_share_loaded_total counter\n"
+	    "h2guard_ban_share_loaded_total %" PRIu64 "\n"
+	    "# HELP h2guard_ban_share_dropped_total Ban updates dropped: the "
+	    "queue was full while Redis was away.\n"
+	    "# TYPE h2guard_ban_share_dropped_total counter\n"
+	    "h2guard_ban_share_dropped_total %" PRIu64 "\n",
+	    connected, queued, sent, received, loaded, dropped);
+}
+
+#ifndef HAVE_HIREDIS
+/*
+ * Built without hiredis: there is no sharing, and a configuration that
+ * asks for it is refused (conf.c), so these are never asked for more.
+ */
+int
+banshare_start(struct event_base *base, const struct conf *conf,
+    const struct banshare_ops *ops)
+{
+	return 0;
+}
+
+void
+banshare_stop(void)
+{
+}
+
+void
+banshare_add(const struct sockaddr *sa, unsigned plen, uint64_t ttl_ms)
+{
+}
+
+void
+banshare_remove(const struct sockaddr *sa, unsigned plen)
+{
+}
+
+void
+banshare_metrics(struct evbuffer *out)
+{
+	bs_metrics_print(out, 0, 0, 0, 0, 0, 0);
+}
+#else
+#include <hiredis/hiredis.h>
+#include <hiredis/async.h>
+#include <hiredis/adapters/libevent.h>
 
 #define BS_QUEUE_MAX	10000	/* updates kept while Redis is away */
 #define BS_BACKOFF_MIN	100	/* ms before reconnecting, doubling... */
@@ -590,32 +655,10 @@ banshare_metrics(struct evbuffer *out)
 	pthread_mutex_lock(&bs.lock);
 	queued = bs.nqueue;
 	pthread_mutex_unlock(&bs.lock);
-	evbuffer_add_printf(out,
-	    "# HELP h2guard_ban_share_connected 1 when connected to the "
-	    "ban_share Redis (both connections), else 0 (also when off).\n"
-	    "# TYPE h2guard_ban_share_connected gauge\n"
-	    "h2guard_ban_share_connected %d\n"
-	    "# HELP h2guard_ban_share_queued Ban updates waiting for Redis.\n"
-	    "# TYPE h2guard_ban_share_queued gauge\n"
-	    "h2guard_ban_share_queued %zu\n"
-	    "# HELP h2guard_ban_share_sent_total Ban updates published.\n"
-	    "# TYPE h2guard_ban_share_sent_total counter\n"
-	    "h2guard_ban_share_sent_total %" PRIu64 "\n"
-	    "# HELP h2guard_ban_share_received_total Ban updates of other "
-	    "instances applied.\n"
-	    "# TYPE h2guard_ban_share_received_total counter\n"
-	    "h2guard_ban_share_received_total %" PRIu64 "\n"
-	    "# HELP h2guard_ban_share_loaded_total Live bans loaded from "
-	    "Redis at (re)connection.\n"
-	    "# TYPE h2guard_ban_share_loaded_total counter\n"
-	    "h2guard_ban_share_loaded_total %" PRIu64 "\n"
-	    "# HELP h2guard_ban_share_dropped_total Ban updates dropped: the "
-	    "queue was full while Redis was away.\n"
-	    "# TYPE h2guard_ban_share_dropped_total counter\n"
-	    "h2guard_ban_share_dropped_total %" PRIu64 "\n",
-	    bs.cmd_up && bs.sub_up, queued,
+	bs_metrics_print(out, bs.cmd_up && bs.sub_up, queued,
 	    __atomic_load_n(&bs.sent, __ATOMIC_RELAXED),
 	    __atomic_load_n(&bs.received, __ATOMIC_RELAXED),
 	    __atomic_load_n(&bs.loaded, __ATOMIC_RELAXED),
 	    __atomic_load_n(&bs.dropped, __ATOMIC_RELAXED));
 }
+#endif /* HAVE_HIREDIS */

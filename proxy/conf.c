@@ -895,6 +895,11 @@ conf_check_ban_share(struct conf_parser *p)
 		    "than * ? [ ] \\, not empty");
 	if (strcmp(s, "off") == 0)
 		return;
+#ifndef HAVE_HIREDIS
+	conf_error(p, conf->ban_share_line, "ban_share: this h2guard was built "
+	    "without hiredis: install libhiredis-dev and build it again");
+	return;
+#endif
 	if (strncmp(s, "redis://", 8) != 0)
 		goto bad;
 	s += 8;

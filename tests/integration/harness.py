@@ -389,6 +389,15 @@ def pattern(n):
     return (block * (n // 251 + 1))[:n]
 
 
+def has_ban_share():
+    """False when h2guard was built without hiredis (it refuses ban_share)."""
+    probe = os.path.join(_tmp, "probe-ban-share.conf")
+    with open(probe, "w") as f:
+        f.write("listen 127.0.0.1:1\nupstream 127.0.0.1:2\nban_share redis://127.0.0.1:6379\n")
+    r = subprocess.run([BIN, "-t", "-c", probe], capture_output=True, text=True)
+    return "built without hiredis" not in r.stderr
+
+
 def sanitized():
     """True when h2guard was built with AddressSanitizer or ThreadSanitizer, or
     runs under valgrind (tests/valgrind.sh): memory and CPU figures differ."""

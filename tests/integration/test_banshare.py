@@ -24,6 +24,8 @@ REDIS = shutil.which("redis-server") or "/usr/bin/redis-server"
 if not os.access(REDIS, os.X_OK):
     skip("redis-server not found (apt-get install -y redis-server)")
 need("curl")
+if not harness.has_ban_share():
+    skip("h2guard was built without hiredis: it refuses ban_share")
 
 
 class Redis:

@@ -1116,6 +1116,15 @@ START_TEST(test_ban_share)
 	ck_assert_uint_eq(conf->ban_share_addrlen, 0);
 	ck_assert_str_eq(conf->ban_share_prefix, "h2guard:");
 	conf_free(conf);
+#ifndef HAVE_HIREDIS
+	/* Built without hiredis: refused, whatever the value. */
+	(void)bad;
+	(void)i;
+	snprintf(text, sizeof(text), "ban_share redis://127.0.0.1:6379");
+	expect_error3(text, "ban_share: this h2guard was built without "
+	    "hiredis: install libhiredis-dev and build it again");
+	return;
+#endif
 	conf = parse_ok(MINIMAL "ban_share redis://:p@ss@[::1]:6380/3\n"
 	    "ban_share_prefix site1:\n");
 	ck_assert_int_eq(conf->ban_share_addr.ss_family, AF_INET6);
