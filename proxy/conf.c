@@ -182,6 +182,54 @@ static const struct conf_key conf_keys[] = {
 
 #define CONF_NKEYS (sizeof(conf_keys) / sizeof(conf_keys[0]))
 
+/*
+ * The keys a reload cannot change (what they size or start is made once):
+ * a new value takes effect at the next start.
+ */
+static const char *const conf_restart_keys[] = {
+	"workers", "ban_table_size", "ban_prefix_v4", "ban_prefix_v6",
+	"ban_aggregate", "client_table_size", "kernel_drop", "ban_share",
+	"ban_share_prefix",
+};
+
+void
+conf_restart_changed(const struct conf *o, const struct conf *n,
+    void (*fn)(void *arg, const char *key), void *arg)
+{
+	const struct conf_key	*k;
+	const char		*a, *b;
+	size_t			 i, j;
+	int			 changed;
+
+	for (i = 0; i < sizeof(conf_restart_keys) / sizeof(conf_restart_keys[0]);
+	    i++) {
+		for (j = 0; j < CONF_NKEYS &&
+		    strcmp(conf_keys[j].name, conf_restart_keys[i]) != 0; j++)
+			;
+		if (j == CONF_NKEYS)
+			continue;
+		k = &conf_keys[j];
+		a = (const char *)o + k->off;
+		b = (const char *)n + k->off;
+		switch (k->type) {
+		case CONF_T_PATH:
+			changed = strcmp(*(char *const *)a, *(char *const *)b);
+			break;
+		case CONF_T_CHOICE:
+			changed = *(const int *)a != *(const int *)b;
+			break;
+		case CONF_T_MEMORY:
+			changed = *(const uint64_t *)a != *(const uint64_t *)b;
+			break;
+		default:
+			changed = *(const uint32_t *)a != *(const uint32_t *)b;
+			break;
+		}
+		if (changed)
+			fn(arg, k->name);
+	}
+}
+
 /* One error, kept until the whole file has been read. */
 struct conf_msg {
 	int	 line;

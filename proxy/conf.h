@@ -163,6 +163,14 @@ struct addrinfo;
 extern int (*conf_getaddrinfo)(const char *host, const char *service,
     const struct addrinfo *hints, struct addrinfo **res);
 
+/*
+ * conf_restart_changed() calls fn(arg, key) for every key whose value n
+ * changes from o among those a reload cannot change (workers, the ban and
+ * client tables' sizes and prefixes, kernel_drop, ban_share...).
+ */
+void conf_restart_changed(const struct conf *o, const struct conf *n,
+    void (*fn)(void *arg, const char *key), void *arg);
+
 /* conf_free() releases a configuration; conf_free(NULL) does nothing. */
 void conf_free(struct conf *conf);
 

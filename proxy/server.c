@@ -1214,31 +1214,15 @@ server_set_max_conns(const struct conf *conf)
 
 /* Settings a reload cannot change: said once, kept until restart. */
 static void
+server_reload_warn_key(void *arg, const char *key)
+{
+	log_warn("reload: %s changed: takes effect at the next start", key);
+}
+
+static void
 server_reload_warn(const struct conf *o, const struct conf *n)
 {
-	static const struct {
-		const char	*name;
-		size_t		 off;
-	} keys[] = {
-		{ "workers", offsetof(struct conf, workers) },
-		{ "ban_table_size", offsetof(struct conf, ban_table_size) },
-		{ "ban_prefix_v4", offsetof(struct conf, ban_prefix_v4) },
-		{ "ban_prefix_v6", offsetof(struct conf, ban_prefix_v6) },
-		{ "ban_aggregate", offsetof(struct conf, ban_aggregate) },
-		{ "client_table_size", offsetof(struct conf, client_table_size) },
-		{ "kernel_drop", offsetof(struct conf, kernel_drop) },
-	};
-	size_t i;
-
-	for (i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
-		if (*(const uint32_t *)((const char *)o + keys[i].off) !=
-		    *(const uint32_t *)((const char *)n + keys[i].off))
-			log_warn("reload: %s changed: takes effect at the next "
-			    "start", keys[i].name);
-	if (strcmp(o->ban_share, n->ban_share) != 0 ||
-	    strcmp(o->ban_share_prefix, n->ban_share_prefix) != 0)
-		log_warn("reload: ban_share changed: takes effect at the next "
-		    "start");
+	conf_restart_changed(o, n, server_reload_warn_key, NULL);
 }
 
 /*

@@ -1096,6 +1096,35 @@ START_TEST(test_err_many)
 }
 END_TEST
 
+static char restart_seen[256];
+
+static void
+restart_cb(void *arg, const char *key)
+{
+	strncat(restart_seen, key, sizeof(restart_seen) - strlen(restart_seen) - 2);
+	strcat(restart_seen, " ");
+}
+
+/* conf_restart_changed(): the keys a reload cannot change, when they do. */
+START_TEST(test_restart_keys)
+{
+	struct conf *o, *n;
+
+	o = parse_ok(MINIMAL "workers 2\nban_prefix_v6 64\nlog_level warn\n");
+	n = parse_ok(MINIMAL "workers 3\nban_prefix_v6 48\nlog_level info\n"
+	    "kernel_drop off\nban_share_prefix site:\n");
+	restart_seen[0] = '\0';
+	conf_restart_changed(o, n, restart_cb, NULL);
+	ck_assert_str_eq(restart_seen,
+	    "workers ban_prefix_v6 kernel_drop ban_share_prefix ");
+	restart_seen[0] = '\0';
+	conf_restart_changed(o, o, restart_cb, NULL);
+	ck_assert_str_eq(restart_seen, "");
+	conf_free(o);
+	conf_free(n);
+}
+END_TEST
+
 START_TEST(test_ban_share)
 {
 	static const char *const bad[] = {
@@ -1246,6 +1275,7 @@ conf_suite(void)
 	tcase_add_test(tc, test_err_missing);
 	tcase_add_test(tc, test_err_many);
 	tcase_add_test(tc, test_ban_share);
+	tcase_add_test(tc, test_restart_keys);
 	tcase_add_test(tc, test_load);
 	tcase_add_test(tc, test_shipped_example);
 	suite_add_tcase(s, tc);
