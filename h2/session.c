@@ -132,10 +132,6 @@ struct h2s_session {
 	uint64_t			 block_decoded;	/* name + value + 32 per field */
 	const struct rule		*ban_rule;	/* borrowed: a request matched it */
 	struct h2s_stream		*ban_stream;	/* borrowed: that request */
-	/* The batch (conn.h): input since streams were last dispatched. */
-	size_t				 batch_bytes;
-	uint32_t			 batch_frames;
-	int				 held;		/* s->pending waits for more */
 	/* Where the input stands: inside the preface, a frame's header or body. */
 	uint32_t			 in_preface;	/* preface bytes still to come */
 	uint32_t			 in_frame;	/* frame bytes still to come */
@@ -670,7 +666,7 @@ h2s_on_begin_frame(nghttp2_session *ng, const nghttp2_frame_hd *hd,
 
 	if (h2s_count_frame(s, hd) < 0)
 		return NGHTTP2_ERR_CALLBACK_FAILURE;
-	s->batch_frames++;
+	s->conn->batch_frames++;
 	if (hd->type != NGHTTP2_HEADERS || id <= 0 || (id & 1) == 0)
 		return 0;
 	/*
@@ -1240,7 +1236,7 @@ h2s_update_timer(struct h2s_session *s)
 	enum h2s_timer		 t = H2S_T_NONE;
 	int			 rearm = 0;
 
-	if (s->held) {
+	if (s->conn->batch_held) {
 		/* A batch waits for the rest of it like a header block. */
 		t = H2S_T_HEADER;
 		rearm = s->block_new;
@@ -1358,11 +1354,7 @@ h2s_mid_frame(const struct h2s_session *s)
 static int
 h2s_batch_end(struct h2s_session *s)
 {
-	if (s->held)
-		bufferevent_enable(s->conn->bev, EV_WRITE);
-	s->held = 0;
-	s->batch_bytes = 0;
-	s->batch_frames = 0;
+	conn_batch_end(s->conn);
 	h2s_dispatch_pending(s);
 	return h2s_flush(s);
 }
@@ -1376,7 +1368,7 @@ h2s_on_read(struct h2s_session *s)
 	int			 i, n;
 
 	s->got_data = 0;
-	s->batch_bytes += have;
+	s->conn->batch_bytes += have;
 	while (evbuffer_get_length(in) > 0) {
 		size_t used = 0;
 
@@ -1416,14 +1408,8 @@ h2s_on_read(struct h2s_session *s)
 	 * is in the middle of a frame, read and judge the rest before any
 	 * stream of it goes upstream.
 	 */
-	if (!TAILQ_EMPTY(&s->pending) && s->batch_bytes < CONN_BATCH_BYTES &&
-	    s->batch_frames < CONN_BATCH_FRAMES &&
-	    (h2s_mid_frame(s) || conn_more_input(s->conn, have))) {
-		/* Not a byte out either (SETTINGS ack, PING ack...) meanwhile. */
-		if (!s->held)
-			bufferevent_disable(s->conn->bev, EV_WRITE);
-		s->held = 1;
-	} else if (h2s_batch_end(s) < 0)
+	if (!conn_batch_hold(s->conn, !TAILQ_EMPTY(&s->pending),
+	    h2s_mid_frame(s), have) && h2s_batch_end(s) < 0)
 		return -1;
 	h2s_update_timer(s);
 	return 0;
@@ -1475,7 +1461,7 @@ h2s_on_timeout(struct h2s_session *s)
 	 * TLS record with no data, a KeyUpdate, read without a call back) is
 	 * dispatched: waiting was our choice, not a slowloris.
 	 */
-	if (s->timer == H2S_T_HEADER && s->held && !s->in_block) {
+	if (s->timer == H2S_T_HEADER && s->conn->batch_held && !s->in_block) {
 		if (h2s_batch_end(s) < 0)
 			return -1;
 		h2s_update_timer(s);

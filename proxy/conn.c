@@ -152,10 +152,36 @@ conn_more_input(const struct conn *c, size_t have)
 		ssl = bufferevent_openssl_get_ssl(c->bev);
 		if (ssl != NULL && SSL_has_pending(ssl))
 			return 1;
-	} else if (have < CONN_READ_MAX) {
+	} else if (have > 0 && have < CONN_READ_MAX) {
 		return 0;	/* that read emptied the socket */
 	}
 	return ioctl(bufferevent_getfd(c->bev), FIONREAD, &n) == 0 && n > 0;
+}
+
+int
+conn_batch_hold(struct conn *c, int waiting, int inside, size_t have)
+{
+	if (waiting && c->batch_bytes < CONN_BATCH_BYTES &&
+	    c->batch_frames < CONN_BATCH_FRAMES &&
+	    (inside || conn_more_input(c, have))) {
+		/* Not a byte out either (a SETTINGS or PING ack, an answer). */
+		if (!c->batch_held)
+			bufferevent_disable(c->bev, EV_WRITE);
+		c->batch_held = 1;
+		return 1;
+	}
+	conn_batch_end(c);
+	return 0;
+}
+
+void
+conn_batch_end(struct conn *c)
+{
+	if (c->batch_held)
+		bufferevent_enable(c->bev, EV_WRITE);
+	c->batch_held = 0;
+	c->batch_bytes = 0;
+	c->batch_frames = 0;
 }
 
 /* How long c has been stalled, in ms, at now. */

@@ -62,6 +62,10 @@ struct conn {
 	uint32_t		 stall_ms;	/* stalled before, in earlier owing spells */
 	uint32_t		 progress;	/* bytes taken since the count began */
 	unsigned		 owing:1;	/* output waits for the client */
+	/* The batch being read (see conn_batch_hold()). */
+	size_t			 batch_bytes;	/* input since it began */
+	uint32_t		 batch_frames;	/* HTTP/2 frames, HTTP/1.1 requests */
+	unsigned		 batch_held:1;	/* requests wait for the rest */
 };
 
 /*
@@ -130,14 +134,22 @@ int conn_send_expired(struct conn *c);
  * reads CONN_READ_MAX bytes at most at a time from a clear-text socket, a
  * TLS record at a time through OpenSSL, and calls back after each read.
  *
- * conn_more_input() is 1 while the client has sent bytes not read yet: in
- * the socket, or held by OpenSSL (part of a record); have is what the
- * input buffer holds, all of it from the last read.
+ * The front ends count the batch's input in c->batch_bytes and its frames
+ * (requests) in c->batch_frames.  conn_batch_hold(), after input was
+ * parsed, tells whether the batch goes on: requests judged are waiting,
+ * within the bound, and the input stops inside a frame or a head (inside)
+ * or the client has sent more (conn_more_input(): in the socket, or held
+ * by OpenSSL; have is what the input buffer held, all of it from the last
+ * read, or 0 when nothing was read).  While it holds, nothing is written
+ * to the client.  Else the batch ends (conn_batch_end()), and the caller
+ * dispatches its requests.
  */
 #define CONN_BATCH_BYTES	(256 * 1024)
 #define CONN_BATCH_FRAMES	1000
 #define CONN_READ_MAX		4096	/* libevent 2.1: EVBUFFER_MAX_READ */
 int conn_more_input(const struct conn *c, size_t have);
+int conn_batch_hold(struct conn *c, int waiting, int inside, size_t have);
+void conn_batch_end(struct conn *c);
 
 /* conn_set_timeout() (re)arms the client timeout; ms 0 disarms it. */
 void conn_set_timeout(struct conn *c, uint32_t ms);

@@ -100,11 +100,8 @@ struct h1_conn {
 	unsigned		 eof:1;		/* the client half-closed */
 	unsigned		 draining:1;	/* stopping: no request after this one */
 	unsigned		 linger:1;	/* the client may still be sending */
-	unsigned		 held:1;	/* the batch waits for the rest of it */
 	unsigned		 lingering:1;	/* answered: dropping input, then close */
 	size_t			 lingered;	/* bytes dropped so far */
-	size_t			 batch_bytes;	/* parsed in this batch (conn.h) */
-	unsigned		 batch_reqs;	/* request heads in it */
 };
 
 static const struct ups_req_ops h1_ups_ops;
@@ -459,7 +456,7 @@ h1_on_headers_complete(http_parser *p)
 		http_parser_pause(p, 1);
 	}
 	h->nseen++;
-	h->batch_reqs++;
+	h->conn->batch_frames++;
 	if ((h->flood = h1_flood(h, q)) != NULL) {
 		http_parser_pause(p, 1);
 		return 0;
@@ -606,7 +603,7 @@ h1_dispatch_queued(struct h1_conn *h)
 	struct h1_req	*r;
 	unsigned	 busy = 0;
 
-	if (h->held)
+	if (h->conn->batch_held)
 		return;
 	TAILQ_FOREACH(r, &h->reqs, link) {
 		if (!(r->flags & R_F_HEAD_DONE))
@@ -716,7 +713,7 @@ h1_update_timer(struct h1_conn *h, int got_bytes)
 
 	if (h->lingering)
 		return;		/* h1_linger() set the timeout */
-	if (h->held)
+	if (h->conn->batch_held)
 		t = H1_T_HEAD;	/* the rest of a batch (nothing is written) */
 	else if (evbuffer_get_length(out) >= H1_OUT_LOW)
 		t = H1_T_SEND;
@@ -797,11 +794,7 @@ h1_undispatched(const struct h1_conn *h)
 static void
 h1_batch_end(struct h1_conn *h)
 {
-	if (h->held)
-		bufferevent_enable(h->conn->bev, EV_WRITE);
-	h->held = 0;
-	h->batch_bytes = 0;
-	h->batch_reqs = 0;
+	conn_batch_end(h->conn);
 	if (h->nreqs >= H1_MAX_PIPELINE) {
 		h->full = 1;
 		bufferevent_disable(h->conn->bev, EV_READ);
@@ -841,7 +834,7 @@ h1_parse(struct h1_conn *h)
 		n = http_parser_execute(&h->parser, &h1_parser_settings,
 		    v.iov_base, v.iov_len);
 		evbuffer_drain(in, n);
-		h->batch_bytes += n;
+		h->conn->batch_bytes += n;
 		got = 1;
 		err = HTTP_PARSER_ERRNO(&h->parser);
 		if (h->ban_rule != NULL || h->flood != NULL)
@@ -879,15 +872,9 @@ h1_parse(struct h1_conn *h)
 	 * read is the batch (conn.h): while the client has sent more, read
 	 * and judge it before any request of it is dispatched.
 	 */
-	if (!h->stalled && !h->closing && h->batch_bytes < CONN_BATCH_BYTES &&
-	    h->batch_reqs < CONN_BATCH_FRAMES && h1_undispatched(h) &&
-	    ((h->cur != NULL && !(h->cur->flags & R_F_HEAD_DONE)) ||
-	    conn_more_input(h->conn, have > 0 ? have : CONN_READ_MAX))) {
-		/* Not a byte out either (an answer, 100 Continue) meanwhile. */
-		if (!h->held)
-			bufferevent_disable(h->conn->bev, EV_WRITE);
-		h->held = 1;
-	} else
+	if (!conn_batch_hold(h->conn, !h->stalled && !h->closing &&
+	    h1_undispatched(h), h->cur != NULL &&
+	    !(h->cur->flags & R_F_HEAD_DONE), have))
 		h1_batch_end(h);
 	if (h->stalled)
 		bufferevent_disable(h->conn->bev, EV_READ);
@@ -962,7 +949,8 @@ h1_on_timeout(struct h1_conn *h)
 		 * TLS record with no data, a KeyUpdate, is read without a call
 		 * back) is dispatched; a head cut short is a slowloris.
 		 */
-		if (h->held && (h->cur == NULL || (h->cur->flags & R_F_HEAD_DONE))) {
+		if (h->conn->batch_held &&
+		    (h->cur == NULL || (h->cur->flags & R_F_HEAD_DONE))) {
 			h1_batch_end(h);
 			if (h1_pump(h) < 0)
 				return -1;
