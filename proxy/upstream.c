@@ -770,6 +770,19 @@ uc_new(struct ups_server *srv)
 	return uc;
 }
 
+/* srv_take_idle() takes a pooled connection of srv, or NULL: none. */
+static struct ups_conn *
+srv_take_idle(struct ups_server *srv)
+{
+	struct ups_conn *uc = TAILQ_FIRST(&srv->idle);
+
+	if (uc != NULL) {
+		TAILQ_REMOVE(&srv->idle, uc, link);
+		srv->nidle--;
+	}
+	return uc;
+}
+
 /*
  * ur_attach() gives ur a connection (a pooled one unless fresh) and writes
  * the head and whatever body is queued.  Returns 0, or -1 after scheduling
@@ -790,13 +803,12 @@ ur_attach(struct ups_req *ur, int fresh)
 		ur_wait(ur);
 		return 0;
 	}
-	if (!fresh && (uc = TAILQ_FIRST(&srv->idle)) != NULL) {
-		TAILQ_REMOVE(&srv->idle, uc, link);
-		srv->nidle--;
-	} else if (!fresh && srv->nconns >= srv->pool->max_conns) {
+	if (!fresh && (uc = srv_take_idle(srv)) == NULL &&
+	    srv->nconns >= srv->pool->max_conns) {
 		ur_wait(ur);
 		return 0;
-	} else if ((uc = uc_new(srv)) == NULL) {
+	}
+	if (uc == NULL && (uc = uc_new(srv)) == NULL) {
 		ur_fail_later(ur, 502);
 		return -1;
 	}
@@ -818,10 +830,8 @@ ur_wake_waiting(struct ups_server *srv, struct ups_conn *uc)
 			uc_free(uc);
 		return;
 	}
-	if (uc == NULL && (uc = TAILQ_FIRST(&srv->idle)) != NULL) {
-		TAILQ_REMOVE(&srv->idle, uc, link);
-		srv->nidle--;
-	} else if (uc == NULL && (uc = uc_new(srv)) == NULL) {
+	if (uc == NULL && (uc = srv_take_idle(srv)) == NULL &&
+	    (uc = uc_new(srv)) == NULL) {
 		ur_fail_later(ur, 502);
 		return;
 	}
